@@ -1,0 +1,1 @@
+"""Chaos suite: workloads record histories, nemeses inject faults, checkers judge the histories."""
