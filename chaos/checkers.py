@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 from chaos.history import History, Op
 
@@ -75,7 +76,9 @@ def check_acknowledged_writes(
     }
     unknown_keys = [op.key for op in writes if op.outcome == "unknown"]
     unknown_present = sum(1 for key in unknown_keys if key in anywhere)
-    failed_present = sorted({op.key for op in writes if op.outcome == "fail" and op.key in anywhere})
+    failed_present = sorted(
+        {op.key for op in writes if op.outcome == "fail" and op.key in anywhere}
+    )
     return AcknowledgedWrites(
         ok=not lost and not failed_present,
         attempted=len(writes),

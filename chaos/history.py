@@ -8,8 +8,9 @@ re-checked later without the lab that produced it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 Outcome = Literal["ok", "fail", "unknown"]
 
@@ -45,7 +46,9 @@ class Op:
         if self.kind not in KINDS:
             raise ValueError(f"unknown op kind {self.kind!r}; expected one of {sorted(KINDS)}")
         if self.outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {self.outcome!r}; expected one of {sorted(OUTCOMES)}")
+            raise ValueError(
+                f"unknown outcome {self.outcome!r}; expected one of {sorted(OUTCOMES)}"
+            )
         if self.end < self.start:
             raise ValueError(f"op ends ({self.end}) before it starts ({self.start})")
 

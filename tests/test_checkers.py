@@ -29,7 +29,9 @@ def probe(start: float, ok: bool, end: float | None = None) -> Op:
 
 def route(statement: str, node: str | None, start: float, end: float | None = None) -> Op:
     outcome = "ok" if node else "fail"
-    return Op("r1", "route", None, statement, start, start + 0.01 if end is None else end, outcome, node)
+    return Op(
+        "r1", "route", None, statement, start, start + 0.01 if end is None else end, outcome, node
+    )
 
 
 # --- acknowledged writes -------------------------------------------------------------------
@@ -39,7 +41,12 @@ def test_acknowledged_writes_all_present() -> None:
     history = History([write("a", "ok"), write("b", "ok"), write("c", "fail")])
     verdict = check_acknowledged_writes(history, {"n1": {"a", "b"}, "n2": {"a", "b"}})
     assert verdict.ok
-    assert (verdict.attempted, verdict.acknowledged, verdict.failed, verdict.unknown) == (3, 2, 1, 0)
+    assert (verdict.attempted, verdict.acknowledged, verdict.failed, verdict.unknown) == (
+        3,
+        2,
+        1,
+        0,
+    )
     assert verdict.lost == {}
 
 
@@ -62,6 +69,12 @@ def test_unknown_writes_are_never_lost_but_are_counted() -> None:
     assert verdict.lost == {}
 
 
+def test_unknown_write_on_some_nodes_counts_as_present() -> None:
+    history = History([write("u1", "unknown")])
+    verdict = check_acknowledged_writes(history, {"n1": {"u1"}, "n2": set()})
+    assert (verdict.ok, verdict.unknown_present, verdict.unknown_absent) == (True, 1, 0)
+
+
 def test_failed_write_that_landed_is_an_anomaly() -> None:
     history = History([write("f", "fail"), write("g", "fail")])
     verdict = check_acknowledged_writes(history, {"n1": {"f"}, "n2": set()})
@@ -74,8 +87,15 @@ def test_acknowledged_writes_empty_history() -> None:
     verdict = check_acknowledged_writes(History(), {"n1": set()})
     assert verdict.ok
     assert verdict.to_dict() == {
-        "ok": True, "attempted": 0, "acknowledged": 0, "failed": 0, "unknown": 0,
-        "unknown_present": 0, "unknown_absent": 0, "lost": {}, "failed_present": [],
+        "ok": True,
+        "attempted": 0,
+        "acknowledged": 0,
+        "failed": 0,
+        "unknown": 0,
+        "unknown_present": 0,
+        "unknown_absent": 0,
+        "lost": {},
+        "failed_present": [],
     }
 
 
@@ -120,7 +140,11 @@ def test_convergence_identical_sets_ignore_order_and_duplicates() -> None:
 
 def test_convergence_empty() -> None:
     assert check_convergence({}).to_dict() == {
-        "ok": True, "nodes": 0, "distinct_keys": 0, "missing_by_node": {}, "extra_by_node": {},
+        "ok": True,
+        "nodes": 0,
+        "distinct_keys": 0,
+        "missing_by_node": {},
+        "extra_by_node": {},
     }
 
 
@@ -129,9 +153,16 @@ def test_convergence_empty() -> None:
 
 def test_downtime_two_windows() -> None:
     ops = [
-        probe(0.00, True), probe(0.05, False), probe(0.10, False), probe(0.15, True),
-        probe(0.20, True), probe(0.25, False), probe(0.30, False), probe(0.35, False),
-        probe(0.40, False), probe(0.45, True),
+        probe(0.00, True),
+        probe(0.05, False),
+        probe(0.10, False),
+        probe(0.15, True),
+        probe(0.20, True),
+        probe(0.25, False),
+        probe(0.30, False),
+        probe(0.35, False),
+        probe(0.40, False),
+        probe(0.45, True),
     ]
     verdict = downtime(list(reversed(ops)))  # order of the input does not matter
     assert verdict.ok
@@ -141,7 +172,8 @@ def test_downtime_two_windows() -> None:
     assert verdict.first_failure == 0.05
     assert verdict.recovered_at == 0.45
     assert [(w.start, w.end, w.failures, w.open) for w in verdict.windows] == [
-        (0.05, 0.15, 2, False), (0.25, 0.45, 4, False),
+        (0.05, 0.15, 2, False),
+        (0.25, 0.45, 4, False),
     ]
 
 
@@ -168,7 +200,13 @@ def test_downtime_unknown_counts_as_failure_and_history_may_start_failing() -> N
 
 
 def test_downtime_window_limits() -> None:
-    ops = [probe(0.0, False), probe(1.0, True), probe(2.0, False), probe(3.0, True), probe(4.0, False)]
+    ops = [
+        probe(0.0, False),
+        probe(1.0, True),
+        probe(2.0, False),
+        probe(3.0, True),
+        probe(4.0, False),
+    ]
     verdict = downtime(ops, window_start=0.5, window_end=3.5)
     assert (verdict.probes, verdict.count, verdict.ok) == (3, 1, True)
     assert verdict.total_ms == pytest.approx(1000.0)
@@ -196,6 +234,10 @@ def test_time_to_event_first_matching_sample_after_since() -> None:
     assert time_to_event(sizes, since=10.0, predicate=lambda size: size < 3) == 3.5
 
 
+def test_time_to_event_counts_a_sample_taken_at_since() -> None:
+    assert time_to_event([(10.0, "proxy2")], since=10.0, predicate=lambda h: h == "proxy2") == 0.0
+
+
 def test_time_to_event_ignores_samples_before_since_and_may_never_happen() -> None:
     holders = [(1.0, "proxy2"), (2.0, "proxy1"), (3.0, "proxy1")]
     assert time_to_event(holders, since=1.5, predicate=lambda h: h == "proxy2") is None
@@ -208,9 +250,13 @@ def test_time_to_event_ignores_samples_before_since_and_may_never_happen() -> No
 
 def test_routing_counts_and_violations_proxysql() -> None:
     ops = [
-        route("write", "n1", 1.0), route("write", "n2", 2.0),
-        route("select_for_update", "n1", 3.0), route("select_for_update", "n3", 4.0),
-        route("select", "n2", 5.0), route("select", "n3", 6.0), route("select", "n1", 7.0),
+        route("write", "n1", 1.0),
+        route("write", "n2", 2.0),
+        route("select_for_update", "n1", 3.0),
+        route("select_for_update", "n3", 4.0),
+        route("select", "n2", 5.0),
+        route("select", "n3", 6.0),
+        route("select", "n1", 7.0),
         route("select", None, 8.0),
         Op("w", "write", "k", 1, 1.0, 1.1, "ok", "n1"),  # not a route op: ignored
     ]
@@ -238,7 +284,9 @@ def test_routing_follows_writer_change() -> None:
         route("write", "n1", 3.8, end=4.2),
         route("write", "n2", 2.0),  # before the change: violation
     ]
-    verdict = check_routing(ops, "haproxy", writer="n1", readers={"n3"}, writer_changes=[(4.0, "n2")])
+    verdict = check_routing(
+        ops, "haproxy", writer="n1", readers={"n3"}, writer_changes=[(4.0, "n2")]
+    )
     assert verdict.tier == "haproxy"
     assert [(v.node, v.start) for v in verdict.violations] == [("n2", 2.0), ("n1", 6.0)]
     assert verdict.counts == {"write": {"n1": 3, "n2": 3}}
@@ -262,12 +310,22 @@ def test_routing_empty_and_unknown_class() -> None:
 def test_latency_percentiles_nearest_rank() -> None:
     values = [float(v) for v in range(100, 0, -1)]  # 1..100, unsorted
     result = latency_percentiles(values)
-    assert (result.count, result.p50, result.p95, result.p99, result.max) == (100, 50.0, 95.0, 99.0, 100.0)
+    assert (result.count, result.p50, result.p95, result.p99, result.max) == (
+        100,
+        50.0,
+        95.0,
+        99.0,
+        100.0,
+    )
 
 
 def test_latency_percentiles_small_samples() -> None:
     assert latency_percentiles([7.0]).to_dict() == {
-        "count": 1, "p50": 7.0, "p95": 7.0, "p99": 7.0, "max": 7.0,
+        "count": 1,
+        "p50": 7.0,
+        "p95": 7.0,
+        "p99": 7.0,
+        "max": 7.0,
     }
     # n = 10: ranks ceil(5) = 5, ceil(9.5) = 10, ceil(9.9) = 10
     result = latency_percentiles([1, 2, 3, 4, 5, 6, 7, 8, 9, 1000])
@@ -279,5 +337,9 @@ def test_latency_percentiles_small_samples() -> None:
 
 def test_latency_percentiles_empty() -> None:
     assert latency_percentiles([]).to_dict() == {
-        "count": 0, "p50": None, "p95": None, "p99": None, "max": None,
+        "count": 0,
+        "p50": None,
+        "p95": None,
+        "p99": None,
+        "max": None,
     }

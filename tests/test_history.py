@@ -53,8 +53,15 @@ def test_json_round_trip_is_lossless() -> None:
     again = History.from_json(json.loads(text))
     assert again.ops() == history.ops()
     assert again.to_json()[0] == {
-        "process": "w1", "kind": "write", "key": "k1", "value": {"n": 1}, "start": 10.0,
-        "end": 10.2, "outcome": "ok", "node": "node2", "error": None,
+        "process": "w1",
+        "kind": "write",
+        "key": "k1",
+        "value": {"n": 1},
+        "start": 10.0,
+        "end": 10.2,
+        "outcome": "ok",
+        "node": "node2",
+        "error": None,
     }
 
 
@@ -72,7 +79,15 @@ def test_empty_history_round_trips() -> None:
     ],
 )
 def test_invalid_ops_are_rejected(kwargs: dict, message: str) -> None:
-    fields = dict(process="p", kind="write", key="k", value=1, start=1.0, end=2.0, outcome="ok")
+    fields = {
+        "process": "p",
+        "kind": "write",
+        "key": "k",
+        "value": 1,
+        "start": 1.0,
+        "end": 2.0,
+        "outcome": "ok",
+    }
     with pytest.raises(ValueError, match=message):
         Op(**{**fields, **kwargs})
 
