@@ -1,0 +1,56 @@
+# galera-ha-lab: every target works on a fresh machine (it creates .venv on first use).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+LAB     = $(BIN)/galera-lab
+SPEC   ?=
+SPEC_ARG = $(if $(SPEC),--spec $(SPEC),)
+
+.PHONY: help venv lab-up lab-down lab-status images generate test unit e2e chaos stale-reads report bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/galera-lab: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/galera-lab ## create .venv and install the project
+
+lab-up: venv ## build images if needed, start the lab, wait until healthy
+	$(LAB) up $(SPEC_ARG)
+
+lab-down: venv ## stop and remove the lab (data kept; VOLUMES=1 removes data too)
+	$(LAB) down $(SPEC_ARG) $(if $(VOLUMES),--volumes,)
+
+lab-status: venv ## health of every part
+	$(LAB) status $(SPEC_ARG)
+
+images: venv ## build missing images offline and list them
+	$(LAB) images $(SPEC_ARG)
+
+generate: venv ## render the stack folder without starting anything
+	$(LAB) generate $(SPEC_ARG)
+
+unit: venv ## fast tests, no Docker
+	$(BIN)/pytest -q -m "not e2e and not chaos"
+
+test: venv ## unit tests + the end-to-end lab test
+	$(BIN)/pytest -q -m "not chaos"
+
+chaos: venv ## the chaos catalog against a real lab
+	$(BIN)/pytest -q -m chaos chaos/
+
+stale-reads: venv ## stale reads by wsrep_sync_wait against the running lab
+	$(LAB) stale-reads $(SPEC_ARG)
+
+report: venv ## Markdown + PNG report of the latest results
+	$(LAB) report $(SPEC_ARG)
+
+bench: venv ## speed, memory and failover figures (prints numbers)
+	$(BIN)/python -m lab.bench
+
+clean: ## remove the virtual environment (labs: make lab-down VOLUMES=1)
+	rm -rf $(VENV)

@@ -1,0 +1,195 @@
+"""`galera-lab`: each command is a thin shell over one library function the tests also call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lab import images
+from lab.errors import LabError
+from lab.paths import stack_dir
+from lab.plan import image_defs, resolve
+from lab.render import render
+from lab.runtime import Lab
+from lab.spec import LabSpec, load_spec, parse_override
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+SHORTCUTS = {  # flag → spec path, for the settings people change most
+    "project": "project",
+    "nodes": "galera.nodes",
+    "proxy": "proxy.kind",
+    "app": "app.kind",
+    "vip": "keepalived.vip",
+    "wsrep_sync_wait": "galera.wsrep_sync_wait",
+    "http_port": "app.http_port",
+}
+
+
+def _spec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spec", type=Path, help="topology file (default: ./lab.yaml when it exists)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one spec value, e.g. --set keepalived.advert_interval=2")
+    p.add_argument("--project", help="compose project name")
+    p.add_argument("--nodes", type=int, help="Galera node count")
+    p.add_argument("--proxy", choices=["auto", "proxysql", "haproxy"], help="proxy tier")
+    p.add_argument("--app", choices=["auto", "chamilo", "probe"], help="application")
+    p.add_argument("--vip", help="virtual IP on the frontend network")
+    p.add_argument("--wsrep-sync-wait", type=int, dest="wsrep_sync_wait", help="wsrep_sync_wait on every node")
+    p.add_argument("--http-port", type=int, dest="http_port", help="host port of the application")
+
+
+def spec_from(args: argparse.Namespace) -> LabSpec:
+    path = args.spec or (Path("lab.yaml") if Path("lab.yaml").exists() else None)
+    overrides = [parse_override(o) for o in args.overrides]
+    overrides += [(dotted, getattr(args, flag)) for flag, dotted in SHORTCUTS.items() if getattr(args, flag) is not None]
+    return load_spec(path, overrides)
+
+
+def _say_factory() -> Any:
+    started = time.monotonic()
+
+    def say(msg: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim]  {msg}")
+    return say
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    spec = spec_from(args)
+    plan, choices = resolve(spec)
+    stack = stack_dir(spec.project)
+    changed = render(plan, stack)
+    for role, c in zip(("proxy tier", "application"), choices):
+        console.print(f"{role}: {c.kind} ({c.reason})")
+    console.print(f"rendered {stack} ({len(changed)} file(s) changed)")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    spec = spec_from(args)
+    lab = Lab.create(spec)
+    say = _say_factory()
+    try:
+        status = lab.up(say=say)
+    except KeyboardInterrupt:
+        err_console.print("\ninterrupted: `galera-lab up` resumes from here; `galera-lab down` removes what was started")
+        return 130
+    print_summary(lab, status)
+    return 0
+
+
+def print_summary(lab: Lab, status: Any) -> None:
+    spec = lab.spec
+    console.print("\n[bold green]lab is healthy[/bold green]")
+    rows = [
+        ("Galera", ", ".join(f"{n.name} {spec.node_address(n.name)}" for n in status.galera)),
+        ("proxies", f"{lab.plan.proxy_kind}: " + ", ".join(f"{p} {spec.proxy_frontend_address(p)}" for p in spec.proxy_names)),
+        ("VIP (SQL)", f"{spec.keepalived.vip}:{spec.proxy.sql_port} (on {status.vip.holder})"
+         + (f", reads {spec.keepalived.vip}:{spec.proxy.reader_port}" if lab.plan.proxy_kind == "haproxy" else "")),
+        ("application", f"{lab.plan.app_kind}: {lab.probe.app_url()}"),
+        ("connect", f"mariadb -h {spec.keepalived.vip} -P {spec.proxy.sql_port} -u chamilo -p  (password: APP_PASSWORD)"),
+        ("secrets", f"{lab.stack / 'secrets.env'} (mode 0600)"),
+        ("stop", "galera-lab down  (add --volumes to delete the data)"),
+    ]
+    table = Table(show_header=False, box=None)
+    for k, v in rows:
+        table.add_row(f"[bold]{k}[/bold]", v)
+    console.print(table)
+
+
+def _lab_for(args: argparse.Namespace) -> Lab:
+    spec = spec_from(args)
+    try:
+        return Lab.existing(spec.project)
+    except LabError:
+        return Lab.create(spec)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    _lab_for(args).down(volumes=args.volumes, say=console.print)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    spec = spec_from(args)
+    lab = Lab.existing(spec.project)
+    st = lab.status()
+    if args.json:
+        print(json.dumps(st.to_dict(), indent=2))
+        return 0 if st.healthy else 1
+    t = Table(title=f"lab {st.project}")
+    for col in ("part", "state", "detail"):
+        t.add_column(col)
+    for n in st.galera:
+        t.add_row(n.name, "[green]ready[/green]" if n.ready else f"[red]{n.state}[/red]",
+                  f"{n.state}, {n.cluster_status}, size {n.cluster_size}")
+    for p in st.proxies:
+        backends = " ".join(f"{b['role']}:{b['name']}={b['status']}" for b in p.backends)
+        t.add_row(p.name, "[green]ready[/green]" if p.ready else f"[red]{p.container}[/red]",
+                  f"{p.kind}{' [bold]VIP[/bold]' if p.holds_vip else ''} {backends}")
+    v = st.vip
+    t.add_row("VIP", "[green]sql ok[/green]" if v.sql_ok else "[red]down[/red]",
+              f"{v.address}:{v.port} on {v.holder}, served by {v.served_by or v.error}")
+    a = st.app
+    t.add_row("app", "[green]ok[/green]" if a.http_status == 200 else f"[red]{a.http_status}[/red]", f"{a.kind} {a.url} {a.error or ''}")
+    console.print(t)
+    return 0 if st.healthy else 1
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    spec = spec_from(args)
+    plan, choices = resolve(spec)
+    defs = image_defs(spec, plan.proxy_kind, plan.app_kind)
+    if not args.list_only:
+        images.ensure(defs, _say_factory())
+    t = Table(title="images")
+    for col in ("role", "tag", "state", "size"):
+        t.add_column(col)
+    for row in images.listing(defs):
+        t.add_row(row["role"], row["tag"], row["state"], row["size"])
+    console.print(t)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="galera-lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands = {
+        "generate": (cmd_generate, "render the stack folder from the spec (nothing starts)"),
+        "up": (cmd_up, "build/pull images, start the lab in order, wait until healthy"),
+        "down": (cmd_down, "stop and remove the lab's containers, networks and host links"),
+        "status": (cmd_status, "health of every part (table, or --json)"),
+        "images": (cmd_images, "build missing images offline and list them"),
+    }
+    for name, (func, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text)
+        _spec_args(p)
+        p.set_defaults(func=func)
+        if name == "down":
+            p.add_argument("--volumes", action="store_true", help="also delete the Galera data volumes")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "images":
+            p.add_argument("--list", dest="list_only", action="store_true", help="only list, build nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

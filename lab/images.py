@@ -1,0 +1,202 @@
+"""Images the lab runs: built offline from Debian packages, or pulled/built from official images.
+
+Each image is built from a context folder under compose/ or chamilo/ and labelled with a hash of
+that folder, so an edited entrypoint or Dockerfile triggers a rebuild and an unchanged one never
+does. Builds use the engine's classic builder through the Docker SDK: it needs no buildx plugin,
+which machines without a registry often lack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from lab.errors import LabError
+from lab.paths import CHAMILO, IMAGES
+from lab.spec import LabSpec
+
+BASE_IMAGE = "galera-lab/debian:bookworm"
+HASH_LABEL = "galera-lab.context-hash"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageDef:
+    """One image: its tag, where it builds from, and build arguments."""
+
+    role: str
+    tag: str
+    context: Path
+    dockerfile: str = "Dockerfile"
+    buildargs: dict[str, str] = field(default_factory=dict)
+    needs_base: bool = True
+    offline: bool = True  # False: the build downloads from outside Debian's mirror
+
+    def context_hash(self) -> str:
+        """Hash of every file in the context and of the build arguments."""
+        h = hashlib.sha256()
+        for p in sorted(self.context.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(self.context)).encode())
+                h.update(p.read_bytes())
+        h.update(repr(sorted(self.buildargs.items())).encode())
+        h.update(self.dockerfile.encode())
+        return h.hexdigest()[:16]
+
+
+def _safe_tag(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", text)
+
+
+def mariadb_image(spec: LabSpec) -> ImageDef:
+    ctx = IMAGES / "galera"
+    if spec.galera.source == "official":
+        return ImageDef("mariadb", f"galera-lab/mariadb:{_safe_tag(spec.galera.official_image)}-official", ctx,
+                        "Dockerfile.official", {"MARIADB_IMAGE": spec.galera.official_image},
+                        needs_base=False, offline=False)
+    return ImageDef("mariadb", "galera-lab/mariadb:10.11-bookworm", ctx, buildargs={"BASE_IMAGE": BASE_IMAGE})
+
+
+def proxysql_image(spec: LabSpec) -> ImageDef:
+    ctx = IMAGES / "proxysql"
+    version = spec.proxy.proxysql_version
+    if spec.proxy.proxysql_source == "official":
+        return ImageDef("proxy", f"galera-lab/proxysql:{version}-official", ctx, "Dockerfile.official",
+                        {"PROXYSQL_VERSION": version}, needs_base=False, offline=False)
+    return ImageDef("proxy", f"galera-lab/proxysql:{version}", ctx,
+                    buildargs={"BASE_IMAGE": BASE_IMAGE, "PROXYSQL_VERSION": version}, offline=False)
+
+
+def haproxy_image() -> ImageDef:
+    return ImageDef("proxy", "galera-lab/haproxy:2.6-bookworm", IMAGES / "haproxy", buildargs={"BASE_IMAGE": BASE_IMAGE})
+
+
+def keepalived_image() -> ImageDef:
+    return ImageDef("keepalived", "galera-lab/keepalived:2.2-bookworm", IMAGES / "keepalived",
+                    buildargs={"BASE_IMAGE": BASE_IMAGE})
+
+
+def probe_image() -> ImageDef:
+    return ImageDef("app", "galera-lab/probe-app:latest", CHAMILO / "probe", buildargs={"BASE_IMAGE": BASE_IMAGE})
+
+
+def chamilo_image(spec: LabSpec) -> ImageDef:
+    return ImageDef("app", f"galera-lab/chamilo:{spec.app.chamilo_version}", CHAMILO,
+                    buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version}, offline=False)
+
+
+def client() -> docker.DockerClient:
+    return docker.from_env(timeout=600)
+
+
+def image_present(tag: str, cli: docker.DockerClient | None = None) -> bool:
+    try:
+        (cli or client()).images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def is_current(image: ImageDef, cli: docker.DockerClient) -> bool:
+    """Present and built from the context as it is now (official pulls: present is enough)."""
+    try:
+        labels = cli.images.get(image.tag).labels or {}
+    except docker.errors.ImageNotFound:
+        return False
+    return labels.get(HASH_LABEL) == image.context_hash()
+
+
+def debian_mirror() -> str:
+    """The Debian mirror the machine's own apt sources name (never a hard-coded one)."""
+    candidates = sorted(Path("/etc/apt/sources.list.d").glob("*")) + [Path("/etc/apt/sources.list")]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        # deb822: "URIs: http://…/debian" ; one-line: "deb http://…/debian bookworm main"
+        for m in re.finditer(r"^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s*)?)(\S+/debian)/?\s", text + "\n", re.M):
+            return m.group(1)
+    raise LabError("no Debian mirror found in /etc/apt/sources.list(.d); the offline base image is built from it")
+
+
+def build_base_image(progress: Progress) -> None:
+    """Make the Debian base image without a registry: debootstrap a minbase rootfs and import it."""
+    if shutil.which("debootstrap") is None:
+        raise LabError("debootstrap is missing: `apt-get install debootstrap` (the base image is built from it when no registry can be reached)")
+    mirror = debian_mirror()
+    progress(f"debootstrap bookworm from {mirror} (about 30 s)")
+    with tempfile.TemporaryDirectory(prefix="galera-lab-rootfs-") as tmp:
+        proc = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", tmp, mirror],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stdout.splitlines()[-5:] + proc.stderr.splitlines()[-5:])
+            raise LabError(f"debootstrap failed (is the Debian mirror {mirror} reachable?):\n{tail}")
+        progress(f"importing {BASE_IMAGE}")
+        tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run(["docker", "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True)
+        tar.wait()
+        if imp.returncode != 0:
+            raise LabError(f"docker import of the base image failed: {imp.stderr.strip()}")
+
+
+def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None:
+    """Build one image with the classic builder, streaming its steps to `progress`."""
+    if image.needs_base and not image_present(BASE_IMAGE, cli):
+        build_base_image(progress)
+    labels = {HASH_LABEL: image.context_hash()}
+    last_error = ""
+    tail: list[str] = []
+    # host network: apt inside the build reaches the mirror the way the host does
+    stream = cli.api.build(path=str(image.context), dockerfile=image.dockerfile, tag=image.tag,
+                           buildargs=image.buildargs, labels=labels, network_mode="host",
+                           rm=True, forcerm=True, decode=True)
+    for chunk in stream:
+        if "stream" in chunk:
+            line = chunk["stream"].strip()
+            if line:
+                tail = (tail + [line])[-15:]
+                if line.startswith("Step "):
+                    progress(f"{image.tag}: {line}")
+        if "error" in chunk:
+            last_error = chunk["error"].strip()
+    if last_error:
+        hint = "" if image.offline else " (this image downloads from outside Debian's mirror; see README for supplying it by hand)"
+        raise LabError(f"building {image.tag} failed: {last_error}{hint}\n" + "\n".join(tail[-8:]))
+
+
+def ensure(images: list[ImageDef], progress: Progress) -> list[str]:
+    """Build (or, for official images, pull and build) what is missing or out of date."""
+    cli = client()
+    built: list[str] = []
+    for image in images:
+        if is_current(image, cli):
+            continue
+        progress(f"building {image.tag}")
+        build(image, progress, cli)
+        built.append(image.tag)
+    return built
+
+
+def listing(images: list[ImageDef]) -> list[dict[str, str]]:
+    """What `galera-lab images` shows: tag, role, state and size."""
+    cli = client()
+    rows = []
+    for image in images:
+        try:
+            img = cli.images.get(image.tag)
+            state = "current" if (img.labels or {}).get(HASH_LABEL) == image.context_hash() else "outdated"
+            size = f"{img.attrs.get('Size', 0) / 1e6:.0f} MB"
+        except docker.errors.ImageNotFound:
+            state, size = "missing", "-"
+        rows.append({"role": image.role, "tag": image.tag, "state": state, "size": size})
+    return rows

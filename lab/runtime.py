@@ -1,0 +1,286 @@
+"""Lifecycle of a lab: up (in order, with Galera bootstrap and recovery), down, status.
+
+`up` is idempotent and resumable: every step first looks at what is already there, so running
+it on a healthy lab changes nothing, and running it after an interrupted `up` or a `down` that
+kept the data finishes the job. The most delicate step is starting Galera with no node running:
+on a fresh lab node1 bootstraps; with data kept, the node with the highest recovered seqno does
+(never blindly node1, which is where hand-written Compose labs lose data).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import pymysql
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException
+
+from lab import db, hostnet, images, preflight
+from lab.errors import LabError
+from lab.paths import CHAMILO, stack_dir
+from lab.plan import Choice, Plan, image_defs, resolve
+from lab.render import load_or_create_secrets, render
+from lab.spec import LabSpec
+from lab.status import LabStatus, Probe
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """Default progress sink for library callers (tests, chaos suite) that don't want output."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """A node's last committed position, as `galera-recover` reports it."""
+
+    node: str
+    uuid: str
+    seqno: int
+    safe_to_bootstrap: int
+    source: str
+
+
+def choose_bootstrap(positions: list[Position]) -> Position:
+    """The node to bootstrap a stopped cluster from: the most advanced one.
+
+    Highest seqno wins; on a tie, a node Galera itself marked safe_to_bootstrap, then the lowest
+    node number (stable, so two runs on the same data agree). Positions with no data (seqno -1
+    and no uuid) only win when nothing else is known.
+    """
+    if not positions:
+        raise LabError("no Galera node has data to recover from")
+    def key(p: Position) -> tuple[int, int, int]:
+        return (p.seqno, p.safe_to_bootstrap, -int(p.node.removeprefix("node")))
+    return max(positions, key=key)
+
+
+class Lab:
+    """One lab, from its plan and stack folder: the interface the CLI, tests and chaos suite share.
+
+    Example::
+
+        lab = Lab.create(load_spec())      # render + resolve, nothing started
+        lab.up(say=print)                  # start and wait until healthy
+        print(lab.status().vip.holder)
+        lab.down(volumes=True)
+    """
+
+    def __init__(self, plan: Plan, stack: Path, choices: list[Choice] | None = None):
+        self.plan = plan
+        self.spec: LabSpec = plan.spec
+        self.stack = stack
+        self.choices = choices or []
+        self.compose = DockerClient(compose_files=[stack / "compose.yaml"], compose_project_name=self.spec.project)
+        self.docker = docker.from_env(timeout=120)
+        self._secrets: dict[str, str] | None = None
+
+    # ---- construction ----
+
+    @classmethod
+    def create(cls, spec: LabSpec, stack: Path | None = None) -> Lab:
+        """Resolve `auto` choices and render the stack folder (nothing runs yet)."""
+        plan, choices = resolve(spec)
+        stack = stack or stack_dir(spec.project)
+        render(plan, stack)
+        return cls(plan, stack, choices)
+
+    @classmethod
+    def existing(cls, project: str, stack: Path | None = None) -> Lab:
+        """The lab `up` made, read back from its plan.json (so down/status see what really ran)."""
+        stack = stack or stack_dir(project)
+        plan_file = stack / "plan.json"
+        if not plan_file.exists():
+            raise LabError(f"no lab '{project}' here ({plan_file} is missing); run `galera-lab up` first")
+        return cls(Plan.from_json(plan_file.read_text()), stack)
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        if self._secrets is None:
+            self._secrets = load_or_create_secrets(self.stack)
+        return self._secrets
+
+    @property
+    def probe(self) -> Probe:
+        return Probe(self.plan, self.secrets, self.docker)
+
+    @property
+    def hostnet(self) -> hostnet.HostNet:
+        return hostnet.HostNet(self.spec.parent_bridge, self.spec.shim_link, self.spec.shim_address,
+                               self.spec.networks.frontend.subnet)
+
+    # ---- up ----
+
+    def up(self, say: Say = _quiet, timeout: float = 300.0) -> LabStatus:
+        """Bring every part up in order and wait until all of it is healthy."""
+        for note in preflight.check(self.spec):
+            say(note)
+        for role, choice in zip(("proxy tier", "application"), self.choices):
+            say(f"{role}: {choice.kind} ({choice.reason})")
+        built = images.ensure(image_defs(self.spec, self.plan.proxy_kind, self.plan.app_kind), say)
+        if built:
+            say(f"built {', '.join(built)}")
+        made = hostnet.ensure(self.hostnet)
+        say(f"host network: {', '.join(made) if made else 'present'} ({self.spec.shim_link} {self.spec.shim_address})")
+        deadline = time.monotonic() + timeout
+        self.start_galera(say, deadline)
+        self.start_proxies(say, deadline)
+        self.start_app(say, deadline)
+        status = self.status()
+        if not status.healthy:
+            raise LabError("the lab started but is not healthy; `galera-lab status` shows which part")
+        return status
+
+    def _service_up(self, services: list[str]) -> None:
+        try:
+            self.compose.compose.up(services=services, detach=True, quiet=True)
+        except DockerException as exc:
+            raise LabError(f"docker compose up {' '.join(services)} failed: {exc.stderr or exc}") from None
+
+    def running_nodes(self) -> list[str]:
+        return [n for n in self.spec.node_names if self.probe.container_state(n) == "running"]
+
+    def node_volumes(self) -> list[str]:
+        """Nodes whose data volume exists (a kept cluster to recover rather than create)."""
+        names = {v.name for v in self.docker.volumes.list(filters={"label": f"galera-lab.project={self.spec.project}"})}
+        return [n for n in self.spec.node_names if f"{self.spec.project}-{n}-data" in names]
+
+    def positions(self, nodes: list[str]) -> list[Position]:
+        """Last committed position of each stopped node, read with `galera-recover` on its volume."""
+        out = []
+        for node in nodes:
+            try:
+                text = self.compose.compose.run(node, ["galera-recover"], remove=True, no_deps=True, tty=False)
+            except DockerException as exc:
+                raise LabError(f"reading {node}'s position failed: {exc.stderr or exc}") from None
+            line = [ln for ln in str(text).splitlines() if ln.startswith("{")][-1]
+            d = json.loads(line)
+            out.append(Position(node, d.get("uuid", ""), int(d.get("seqno", -1)), int(d.get("safe_to_bootstrap", 0)), d.get("source", "")))
+        return out
+
+    def _set_bootstrap(self, node: str | None) -> None:
+        """The control file the Galera entrypoint reads: which node may form a new cluster."""
+        path = self.stack / "control" / "bootstrap"
+        if node is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(node + "\n")
+
+    def start_galera(self, say: Say, deadline: float) -> None:
+        running = self.running_nodes()
+        if running and not self._primary_among(running, say, deadline):
+            # e.g. an `up` interrupted mid-bootstrap, or a majority lost: stop them cleanly and
+            # recover from the most advanced node instead of waiting forever
+            say(f"galera: no Primary component among {', '.join(running)}; stopping them to recover")
+            self.compose.compose.stop(services=running, timeout=60)
+            running = []
+        if not running:
+            kept = self.node_volumes()
+            if kept:
+                positions = self.positions(kept)
+                for p in positions:
+                    say(f"galera: {p.node} at seqno {p.seqno} (safe_to_bootstrap={p.safe_to_bootstrap}, from {p.source})")
+                first = choose_bootstrap(positions).node
+                say(f"galera: bootstrapping from {first}, the most advanced node")
+            else:
+                first = self.spec.node_names[0]
+                say(f"galera: new cluster, bootstrapping {first}")
+            self._set_bootstrap(first)
+            try:
+                self._service_up([first])
+                self.wait(lambda: self.probe.node(first).ready, f"{first} Synced and Primary", deadline, say)
+            finally:
+                self._set_bootstrap(None)
+        missing = [n for n in self.spec.node_names if n not in self.running_nodes()]
+        size = self.spec.galera.nodes
+        for node in missing:
+            say(f"galera: {node} joining")
+            self._service_up([node])
+            self.wait(lambda node=node: self.probe.node(node).ready, f"{node} Synced", deadline, say)
+        self.wait(lambda: all(s.ready and s.cluster_size == size for s in map(self.probe.node, self.spec.node_names)),
+                  f"all {size} nodes Synced in a Primary component of size {size}", deadline, say)
+        say(f"galera: {size} nodes Synced, Primary, cluster size {size}")
+
+    def _primary_among(self, running: list[str], say: Say, deadline: float) -> bool:
+        """Whether a running node reaches Synced+Primary within a short grace period."""
+        say(f"galera: {', '.join(running)} running; waiting for a Primary component")
+        try:
+            self.wait(lambda: any(self.probe.node(n).ready for n in running), "a Primary component",
+                      min(deadline, time.monotonic() + 45), say)
+            return True
+        except LabError:
+            return False
+
+    def start_proxies(self, say: Say, deadline: float) -> None:
+        services = [s for p in self.spec.proxy_names for s in (p, "keepalived" + p.removeprefix("proxy"))]
+        self._service_up(services)
+        for proxy in self.spec.proxy_names:
+            self.wait(lambda proxy=proxy: self.probe.proxy(proxy).ready, f"{proxy} ({self.plan.proxy_kind}) seeing its backends", deadline, say)
+        self.wait(lambda: self.probe.vip(None).sql_ok, f"SQL through the VIP {self.spec.keepalived.vip}:{self.spec.proxy.sql_port}", deadline, say)
+        holder = [p for p in self.spec.proxy_names if self.probe.vip_holder_of(p)]
+        say(f"proxies: {self.plan.proxy_kind} x{len(self.spec.proxy_names)} ready, VIP on {', '.join(holder) or '?'}")
+
+    def apply_app_schema(self) -> None:
+        """The probe app's tables, created through the VIP as the app itself would (idempotent)."""
+        schema = (CHAMILO / "probe" / "schema.sql").read_text()
+        with db.session(str(self.spec.keepalived.vip), self.spec.proxy.sql_port, "chamilo",
+                        self.secrets["APP_PASSWORD"], "chamilo", timeout=10) as conn:
+            db.run_script(conn, schema)
+
+    def start_app(self, say: Say, deadline: float) -> None:
+        if self.plan.app_kind == "probe":
+            self.apply_app_schema()
+        self._service_up(["app"])
+        self.wait(lambda: self.probe.app().http_status == 200, f"the application answering at {self.probe.app_url()}", deadline, say)
+
+    def wait(self, condition: Callable[[], bool], what: str, deadline: float, say: Say, interval: float = 0.5) -> None:
+        """Poll a real condition until it holds; fail at the deadline saying what never happened."""
+        started = time.monotonic()
+        announced = False
+        while True:
+            try:
+                if condition():
+                    return
+            except (pymysql.MySQLError, OSError, docker.errors.APIError):
+                pass
+            if time.monotonic() > deadline:
+                raise LabError(f"timed out waiting for {what}; `galera-lab status` and `docker logs` show why")
+            if not announced and time.monotonic() - started > 2:
+                say(f"waiting for {what} …")
+                announced = True
+            time.sleep(interval)
+
+    # ---- down / status ----
+
+    def down(self, volumes: bool = False, say: Say = _quiet) -> None:
+        """Remove containers, networks and host links (and data volumes when asked)."""
+        try:
+            self.compose.compose.down(remove_orphans=True, volumes=volumes, timeout=30, quiet=True)
+        except DockerException as exc:
+            raise LabError(f"docker compose down failed: {exc.stderr or exc}") from None
+        self._set_bootstrap(None)
+        removed = hostnet.remove(self.hostnet)
+        say(f"removed containers and networks{', data volumes' if volumes else ' (data kept)'}"
+            + (f", host links {', '.join(removed)}" if removed else ""))
+
+    def status(self) -> LabStatus:
+        return self.probe.all()
+
+
+def leftover_resources(spec: LabSpec) -> dict[str, list[str]]:
+    """Everything of a lab still on the machine (the end-to-end test asserts it is empty)."""
+    cli = docker.from_env()
+    label = {"label": f"galera-lab.project={spec.project}"}
+    stack_links = [n for n in (spec.parent_bridge, spec.shim_link) if hostnet.link_exists(n)]
+    return {
+        "containers": [c.name for c in cli.containers.list(all=True, filters=label)],
+        "networks": [n.name for n in cli.networks.list(filters=label)],
+        "volumes": [v.name for v in cli.volumes.list(filters=label)],
+        "links": stack_links,
+    }

@@ -1,0 +1,348 @@
+"""The topology spec: one validated model of the lab, from defaults, `lab.yaml` and CLI flags.
+
+Everything downstream (templates, runtime, chaos suite) reads this model and nothing else, so a
+check made here protects every part, and a bad input is refused before anything is created.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lab.errors import SpecError
+
+IPv4Net = ipaddress.IPv4Network
+IPv4Addr = ipaddress.IPv4Address
+
+MAX_NODES = 9  # node i lives at host offset 10+i: keeps the address plan readable
+MAX_PROXIES = 9  # proxy j lives at host offset 20+j
+
+
+class _Strict(BaseModel):
+    """Base for every section: unknown keys are errors (with a suggestion), not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class GaleraSpec(_Strict):
+    """MariaDB Galera nodes: count, where the image comes from, and the replication settings."""
+
+    nodes: int = Field(3, description="Galera node count; 3 or more keeps quorum after one failure")
+    source: Literal["debian", "official"] = Field(
+        "debian", description="debian: built offline from Debian packages; official: the mariadb image"
+    )
+    official_image: str = "mariadb:10.11"
+    wsrep_sync_wait: int = Field(0, ge=0, le=15)
+    sst_method: Literal["rsync", "mariabackup"] = "rsync"
+    provider_options: dict[str, str] = Field(
+        default_factory=lambda: {"gcache.size": "64M", "evs.suspect_timeout": "PT5S"}
+    )
+    innodb_flush_log_at_trx_commit: Literal[0, 1, 2] = 1
+    innodb_buffer_pool_size: str = "64M"
+
+    @field_validator("nodes")
+    @classmethod
+    def _quorum(cls, v: int) -> int:
+        if v < 3:
+            raise ValueError(
+                f"{v} node(s) can't keep a Primary component after one failure; set galera.nodes to 3 or more"
+            )
+        if v > MAX_NODES:
+            raise ValueError(f"at most {MAX_NODES} nodes fit the address plan; set galera.nodes to {MAX_NODES} or fewer")
+        return v
+
+    @property
+    def suspect_timeout_s(self) -> float:
+        """evs.suspect_timeout in seconds (ISO 8601 PTnS/PTn.nS), used to derive eviction deadlines."""
+        raw = self.provider_options.get("evs.suspect_timeout", "PT5S").upper()
+        return float(raw.removeprefix("PT").removesuffix("S"))
+
+
+class ProxySpec(_Strict):
+    """The proxy tier in front of Galera; `auto` picks ProxySQL when its image can be had."""
+
+    kind: Literal["auto", "proxysql", "haproxy"] = "auto"
+    count: int = Field(2, ge=1, le=MAX_PROXIES)
+    proxysql_source: Literal["package", "official"] = "package"
+    proxysql_version: str = "2.7.1"
+    sql_port: int = Field(6033, ge=1, le=65535)
+    reader_port: int = Field(6034, ge=1, le=65535, description="HAProxy reader listener")
+    admin_port: int = Field(6032, ge=1, le=65535, description="ProxySQL admin interface")
+    stats_port: int = Field(8404, ge=1, le=65535, description="HAProxy stats")
+    monitor_interval_ms: int = Field(1000, ge=100, le=60000)
+    monitor_timeout_ms: int = Field(600, ge=50, le=60000)
+    writer_is_reader: bool = False
+
+    @model_validator(mode="after")
+    def _ports_distinct(self) -> ProxySpec:
+        ports = {"sql_port": self.sql_port, "reader_port": self.reader_port,
+                 "admin_port": self.admin_port, "stats_port": self.stats_port}
+        seen: dict[int, str] = {}
+        for name, port in ports.items():
+            if port in seen:
+                raise ValueError(f"port clash: proxy.{name} and proxy.{seen[port]} are both {port}; give each its own port")
+            if port == 9200:
+                raise ValueError(f"port clash: proxy.{name} is 9200, the Galera health port; choose another")
+            seen[port] = name
+        if self.monitor_timeout_ms >= self.monitor_interval_ms:
+            raise ValueError("proxy.monitor_timeout_ms must be below proxy.monitor_interval_ms")
+        return self
+
+
+class KeepalivedSpec(_Strict):
+    """VRRP holding the VIP in front of the proxies."""
+
+    vip: IPv4Addr = IPv4Addr("198.18.1.100")
+    virtual_router_id: int = Field(51, ge=1, le=255)
+    advert_interval: float = Field(1.0, gt=0, le=255)
+    vrrp_version: Literal[2, 3] = 2
+    unicast: bool = True
+
+    @model_validator(mode="after")
+    def _advert_matches_version(self) -> KeepalivedSpec:
+        if self.vrrp_version == 2 and self.advert_interval != int(self.advert_interval):
+            raise ValueError(
+                f"VRRPv2 rounds advert_interval to whole seconds ({self.advert_interval} given); "
+                "use keepalived.vrrp_version: 3 for sub-second adverts"
+            )
+        if self.vrrp_version == 3 and round(self.advert_interval * 100) != self.advert_interval * 100:
+            raise ValueError("VRRPv3 advert_interval has centisecond resolution; use e.g. 0.25")
+        return self
+
+
+class FrontendNet(_Strict):
+    """The macvlan network carrying the VIP, proxies' client ports, the app and the host shim."""
+
+    subnet: IPv4Net = IPv4Net("198.18.1.0/24")
+    parent: str | None = Field(None, description="host bridge used as macvlan parent (default: glb-<project>)")
+    shim_address: IPv4Addr | None = Field(None, description="host address on the frontend (default: last usable)")
+
+    @field_validator("parent")
+    @classmethod
+    def _ifname(cls, v: str | None) -> str | None:
+        if v is not None and not (1 <= len(v) <= 15 and v.replace("-", "").replace("_", "").isalnum()):
+            raise ValueError(f"{v!r} is not a valid interface name (1-15 letters, digits, - or _)")
+        return v
+
+
+class BackendNet(_Strict):
+    """The bridge network carrying Galera replication and proxy-to-database traffic."""
+
+    subnet: IPv4Net = IPv4Net("198.18.0.0/24")
+
+
+class NetworksSpec(_Strict):
+    frontend: FrontendNet = FrontendNet()
+    backend: BackendNet = BackendNet()
+
+
+class AppSpec(_Strict):
+    """The PHP application in front of the VIP: Chamilo when its release can be had, else the probe app."""
+
+    kind: Literal["auto", "chamilo", "probe"] = "auto"
+    http_port: int = Field(8080, ge=1, le=65535)
+    bind: IPv4Addr = IPv4Addr("127.0.0.1")
+    chamilo_version: str = "1.11.26"
+    chamilo_archive: Path | None = Field(None, description="local Chamilo release archive used instead of the download")
+
+
+class SloSpec(_Strict):
+    """Failover deadlines the chaos suite asserts; unset ones derive from the configured timers."""
+
+    vip_failover_s: float | None = None
+    write_downtime_s: float | None = None
+    evict_s: float | None = None
+    rejoin_s: float | None = None
+
+
+class LabSpec(_Strict):
+    """The whole topology."""
+
+    project: str = Field("galera-lab", pattern=r"^[a-z0-9][a-z0-9_-]{0,30}$")
+    galera: GaleraSpec = GaleraSpec()
+    proxy: ProxySpec = ProxySpec()
+    keepalived: KeepalivedSpec = KeepalivedSpec()
+    networks: NetworksSpec = NetworksSpec()
+    app: AppSpec = AppSpec()
+    slo: SloSpec = SloSpec()
+
+    @model_validator(mode="after")
+    def _address_plan(self) -> LabSpec:
+        fe, be = self.networks.frontend.subnet, self.networks.backend.subnet
+        for name, net in (("networks.frontend.subnet", fe), ("networks.backend.subnet", be)):
+            if net.prefixlen > 24:
+                raise ValueError(f"{name} {net} is too small; use a /24 or larger")
+        if fe.overlaps(be):
+            raise ValueError(f"networks.frontend.subnet {fe} overlaps networks.backend.subnet {be}; give them separate ranges")
+        vip = self.keepalived.vip
+        if vip not in fe:
+            raise ValueError(
+                f"keepalived.vip {vip} is outside networks.frontend.subnet {fe}; choose an address inside it, e.g. {fe.network_address + 100}"
+            )
+        taken = {str(a): n for n, a in self.frontend_addresses().items() if n != "vip"}
+        if str(vip) in taken:
+            raise ValueError(f"keepalived.vip {vip} is already {taken[str(vip)]}'s address; choose another (e.g. {fe.network_address + 100})")
+        if vip in (fe.network_address, fe.broadcast_address):
+            raise ValueError(f"keepalived.vip {vip} is the subnet's network or broadcast address; choose a host address")
+        shim = self.shim_address
+        if shim not in fe or shim in (fe.network_address, fe.broadcast_address):
+            raise ValueError(f"networks.frontend.shim_address {shim} must be a host address inside {fe}")
+        return self
+
+    # ---- derived names and addresses (one place, so templates and runtime agree) ----
+
+    @property
+    def node_names(self) -> list[str]:
+        return [f"node{i}" for i in range(1, self.galera.nodes + 1)]
+
+    @property
+    def proxy_names(self) -> list[str]:
+        return [f"proxy{j}" for j in range(1, self.proxy.count + 1)]
+
+    def container(self, service: str) -> str:
+        """Container name of a compose service: predictable, so faults can target it by name."""
+        return f"{self.project}-{service}"
+
+    def node_address(self, name: str) -> IPv4Addr:
+        return self.networks.backend.subnet.network_address + 10 + int(name.removeprefix("node"))
+
+    def proxy_backend_address(self, name: str) -> IPv4Addr:
+        return self.networks.backend.subnet.network_address + 20 + int(name.removeprefix("proxy"))
+
+    def proxy_frontend_address(self, name: str) -> IPv4Addr:
+        return self.networks.frontend.subnet.network_address + 20 + int(name.removeprefix("proxy"))
+
+    @property
+    def app_frontend_address(self) -> IPv4Addr:
+        return self.networks.frontend.subnet.network_address + 30
+
+    @property
+    def app_backend_address(self) -> IPv4Addr:
+        return self.networks.backend.subnet.network_address + 30
+
+    @property
+    def shim_address(self) -> IPv4Addr:
+        fe = self.networks.frontend
+        return fe.shim_address or (fe.subnet.broadcast_address - 1)
+
+    def frontend_addresses(self) -> dict[str, IPv4Addr]:
+        """Every fixed address on the frontend, by owner (for clash checks and docs)."""
+        out = {p: self.proxy_frontend_address(p) for p in self.proxy_names}
+        out["app"] = self.app_frontend_address
+        out["host shim"] = self.shim_address
+        out["vip"] = self.keepalived.vip
+        return out
+
+    @property
+    def parent_bridge(self) -> str:
+        return self.networks.frontend.parent or f"glb-{self.project}"[:15]
+
+    @property
+    def shim_link(self) -> str:
+        return f"gls-{self.project}"[:15]
+
+    # ---- derived deadlines ----
+
+    def vip_failover_deadline_s(self) -> float:
+        """VRRP master-down interval (3 adverts + skew) plus a margin for the health script."""
+        if self.slo.vip_failover_s is not None:
+            return self.slo.vip_failover_s
+        return 3 * self.keepalived.advert_interval + 0.5 + 2.0
+
+    def write_downtime_deadline_s(self) -> float:
+        """Writer loss is seen by the proxy monitor, then Galera evicts after suspect_timeout."""
+        if self.slo.write_downtime_s is not None:
+            return self.slo.write_downtime_s
+        monitor = 3 * self.proxy.monitor_interval_ms / 1000
+        return monitor + self.galera.suspect_timeout_s + 5.0
+
+    def evict_deadline_s(self) -> float:
+        if self.slo.evict_s is not None:
+            return self.slo.evict_s
+        return self.galera.suspect_timeout_s * 2 + 5.0
+
+    def rejoin_deadline_s(self) -> float:
+        if self.slo.rejoin_s is not None:
+            return self.slo.rejoin_s
+        return 90.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: YAML file + CLI overrides → LabSpec, with one clear line per error
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    """Closest valid key for an unknown one, found by walking the model along the error's path."""
+    model: type[BaseModel] | None = LabSpec
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if model else None
+        ann = field.annotation if field else None
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(model.model_fields)}"
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    """First validation error as one line saying where and what to change."""
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    if e["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{loc}'{_suggest(e['loc'])}"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["loc"]:
+        return f"{source}: {loc}: {msg}"
+    return f"{source}: {msg}"
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Apply one `a.b.c=value` override onto nested dicts (the CLI's --set)."""
+    keys = dotted.split(".")
+    cur = data
+    for k in keys[:-1]:
+        nxt = cur.setdefault(k, {})
+        if not isinstance(nxt, dict):
+            raise SpecError(f"--set {dotted}: '{k}' is a value, not a section")
+        cur = nxt
+    cur[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key.path=value` with the value read as YAML, so numbers and booleans keep their types."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r}: expected KEY=VALUE, e.g. --set galera.nodes=5")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def load_spec(path: Path | None = None, overrides: list[tuple[str, Any]] | None = None) -> LabSpec:
+    """Build the spec: defaults, then the YAML file (if any), then CLI overrides, then validate."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        if not path.exists():
+            raise SpecError(f"{path}: no such file; pass an existing lab.yaml or leave --spec out for the defaults")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or exc.__class__.__name__
+            raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+        if not isinstance(loaded, dict):
+            raise SpecError(f"{path}: the top level must be a mapping of sections (project, galera, proxy, …)")
+        data = loaded
+    for key, value in overrides or []:
+        set_path(data, key, value)
+        source = "command line" if path is None else f"{path} + command line"
+    try:
+        return LabSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_error(exc, source)) from None

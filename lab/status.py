@@ -1,0 +1,205 @@
+"""What the lab looks like right now: Galera nodes, proxies and their backends, the VIP, the app.
+
+Read from the real parts (SQL to each node and through the VIP, HAProxy's stats, ProxySQL's
+admin tables, the addresses inside the proxies' network namespace, HTTP to the app), never from
+what `up` believes it started. The same probes serve the health waits of `up`, `status --json`
+and the chaos suite's target resolution (who is the writer, who holds the VIP).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+import pymysql
+
+from lab import db
+from lab.plan import Plan
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    container: str  # running | exited | paused | missing
+    state: str  # wsrep_local_state_comment, or why it can't be read
+    cluster_size: int
+    cluster_status: str
+    ready: bool  # Synced in a Primary component
+    last_committed: int = -1
+
+
+@dataclass
+class ProxyStatus:
+    name: str
+    kind: str
+    container: str
+    holds_vip: bool
+    backends: list[dict[str, str]] = field(default_factory=list)  # {name, role, status}
+
+    @property
+    def ready(self) -> bool:
+        return self.container == "running" and any(b["status"] == "UP" for b in self.backends)
+
+
+@dataclass
+class VipStatus:
+    address: str
+    port: int
+    holder: str | None
+    sql_ok: bool
+    served_by: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class AppStatus:
+    kind: str
+    url: str
+    http_status: int | None
+    error: str | None = None
+
+
+@dataclass
+class LabStatus:
+    project: str
+    galera: list[NodeStatus]
+    proxies: list[ProxyStatus]
+    vip: VipStatus
+    app: AppStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for p, obj in zip(d["proxies"], self.proxies):
+            p["ready"] = obj.ready
+        return d
+
+    @property
+    def healthy(self) -> bool:
+        n = len(self.galera)
+        return (all(x.ready and x.cluster_size == n for x in self.galera)
+                and all(p.ready for p in self.proxies) and self.vip.sql_ok
+                and self.app.http_status == 200)
+
+
+class Probe:
+    """Reads the state of one lab; cheap enough to call in a polling loop."""
+
+    def __init__(self, plan: Plan, secrets: dict[str, str], docker_client: docker.DockerClient | None = None):
+        self.plan = plan
+        self.spec = plan.spec
+        self.secrets = secrets
+        self.docker = docker_client or docker.from_env(timeout=30)
+
+    # ---- containers ----
+
+    def container_state(self, service: str) -> str:
+        try:
+            c = self.docker.containers.get(self.spec.container(service))
+        except docker.errors.NotFound:
+            return "missing"
+        return "paused" if c.status == "paused" else c.status
+
+    # ---- Galera ----
+
+    def admin_sql(self, host: str, port: int = 3306, timeout: float = 2.0) -> pymysql.connections.Connection:
+        return db.connect(host, port, "lab_admin", self.secrets["LAB_ADMIN_PASSWORD"], timeout=timeout)
+
+    def node(self, name: str) -> NodeStatus:
+        container = self.container_state(name)
+        if container != "running":
+            return NodeStatus(name, container, container, 0, "-", False)
+        try:
+            with self.admin_sql(str(self.spec.node_address(name))) as conn:
+                v = db.status_vars(conn)
+        except pymysql.MySQLError as exc:
+            return NodeStatus(name, container, f"unreachable ({exc.args[0] if exc.args else exc})", 0, "-", False)
+        state = v.get("wsrep_local_state_comment", "?")
+        size = int(v.get("wsrep_cluster_size", "0") or 0)
+        cstatus = v.get("wsrep_cluster_status", "?")
+        return NodeStatus(name, container, state, size, cstatus, state == "Synced" and cstatus == "Primary",
+                          int(v.get("wsrep_last_committed", "-1") or -1))
+
+    # ---- proxies ----
+
+    def vip_holder_of(self, proxy: str) -> bool:
+        """Whether the VIP is on the proxy's interfaces (read inside its keepalived sidecar)."""
+        sidecar = "keepalived" + proxy.removeprefix("proxy")
+        try:
+            c = self.docker.containers.get(self.spec.container(sidecar))
+            if c.status != "running":
+                return False
+            code, out = c.exec_run(["ip", "-o", "-4", "addr", "show"])
+        except (docker.errors.NotFound, docker.errors.APIError):
+            return False
+        return code == 0 and f" {self.spec.keepalived.vip}/" in out.decode()
+
+    def haproxy_backends(self, proxy: str) -> list[dict[str, str]]:
+        url = f"http://{self.spec.proxy_backend_address(proxy)}:{self.spec.proxy.stats_port}/;csv"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            rows = list(csv.reader(io.StringIO(resp.read().decode().lstrip("# "))))
+        header, body = rows[0], rows[1:]
+        px, sv, st = header.index("pxname"), header.index("svname"), header.index("status")
+        out = []
+        for r in body:
+            if r and r[px] in ("galera-writer", "galera-reader") and r[sv] not in ("FRONTEND", "BACKEND"):
+                out.append({"name": r[sv], "role": r[px].removeprefix("galera-"), "status": "UP" if r[st].startswith("UP") else r[st]})
+        return out
+
+    def proxysql_backends(self, proxy: str) -> list[dict[str, str]]:
+        roles = {10: "writer", 20: "backup-writer", 30: "reader", 9999: "offline"}
+        by_addr = {str(self.spec.node_address(n)): n for n in self.spec.node_names}
+        with db.session(str(self.spec.proxy_backend_address(proxy)), self.spec.proxy.admin_port, "radmin",
+                        self.secrets["PROXYSQL_ADMIN_PASSWORD"], timeout=2) as conn:
+            rows = db.query(conn, "SELECT hostgroup_id, hostname, status FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname")
+        return [{"name": by_addr.get(h, h), "role": roles.get(int(hg), str(hg)), "status": "UP" if s == "ONLINE" else s}
+                for hg, h, s in rows]
+
+    def proxy(self, name: str) -> ProxyStatus:
+        container = self.container_state(name)
+        status = ProxyStatus(name, self.plan.proxy_kind, container, False)
+        if container != "running":
+            return status
+        status.holds_vip = self.vip_holder_of(name)
+        try:
+            status.backends = (self.haproxy_backends(name) if self.plan.proxy_kind == "haproxy"
+                               else self.proxysql_backends(name))
+        except (OSError, urllib.error.URLError, pymysql.MySQLError, ValueError):
+            status.backends = []
+        return status
+
+    # ---- VIP and app ----
+
+    def vip(self, holder: str | None) -> VipStatus:
+        address, port = str(self.spec.keepalived.vip), self.spec.proxy.sql_port
+        try:
+            with self.admin_sql(address, port, timeout=2) as conn:
+                served_by = db.query(conn, "SELECT @@wsrep_node_name")[0][0]
+            return VipStatus(address, port, holder, True, served_by)
+        except pymysql.MySQLError as exc:
+            return VipStatus(address, port, holder, False, error=str(exc.args[-1] if exc.args else exc))
+
+    def app_url(self) -> str:
+        return f"http://{self.spec.app.bind}:{self.spec.app.http_port}/"
+
+    def app(self) -> AppStatus:
+        url = self.app_url()
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                return AppStatus(self.plan.app_kind, url, resp.status)
+        except urllib.error.HTTPError as exc:
+            return AppStatus(self.plan.app_kind, url, exc.code, str(exc.reason))
+        except (urllib.error.URLError, OSError) as exc:
+            return AppStatus(self.plan.app_kind, url, None, str(getattr(exc, "reason", exc)))
+
+    def all(self) -> LabStatus:
+        nodes = [self.node(n) for n in self.spec.node_names]
+        proxies = [self.proxy(p) for p in self.spec.proxy_names]
+        holders = [p.name for p in proxies if p.holds_vip]
+        holder = holders[0] if len(holders) == 1 else (",".join(holders) if holders else None)
+        return LabStatus(self.spec.project, nodes, proxies, self.vip(holder), self.app())

@@ -1,0 +1,94 @@
+"""The spec refuses bad input with one line that says what to change, and derives a sane plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.errors import SpecError
+from lab.spec import load_spec, parse_override
+
+
+def error_of(*overrides: tuple[str, object], yaml_text: str | None = None, tmp_path: Path | None = None) -> str:
+    path = None
+    if yaml_text is not None:
+        assert tmp_path is not None
+        path = tmp_path / "lab.yaml"
+        path.write_text(yaml_text)
+    with pytest.raises(SpecError) as exc:
+        load_spec(path, list(overrides))
+    msg = str(exc.value)
+    assert "\n" not in msg, "errors are one line"
+    return msg
+
+
+def test_defaults_need_no_file() -> None:
+    spec = load_spec()
+    assert spec.galera.nodes == 3 and spec.proxy.count == 2
+    assert spec.node_names == ["node1", "node2", "node3"]
+    assert str(spec.node_address("node2")) == "198.18.0.12"
+    assert str(spec.proxy_frontend_address("proxy2")) == "198.18.1.22"
+    assert str(spec.shim_address) == "198.18.1.254"
+    assert spec.keepalived.vip in spec.networks.frontend.subnet
+
+
+def test_yaml_then_cli_override(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text("project: workshop\ngalera:\n  nodes: 5\n  wsrep_sync_wait: 1\n")
+    spec = load_spec(path, [parse_override("galera.nodes=7")])
+    assert (spec.project, spec.galera.nodes, spec.galera.wsrep_sync_wait) == ("workshop", 7, 1)
+
+
+def test_vip_outside_frontend() -> None:
+    msg = error_of(("keepalived.vip", "198.18.9.1"))
+    assert "outside networks.frontend.subnet 198.18.1.0/24" in msg and "choose an address inside it" in msg
+
+
+def test_vip_taken_by_a_proxy() -> None:
+    assert "already proxy1's address" in error_of(("keepalived.vip", "198.18.1.21"))
+
+
+def test_overlapping_subnets() -> None:
+    msg = error_of(("networks.backend.subnet", "198.18.0.0/23"))
+    assert "overlaps" in msg and "separate ranges" in msg
+
+
+def test_node_count_without_quorum() -> None:
+    msg = error_of(("galera.nodes", 2))
+    assert "galera.nodes" in msg and "3 or more" in msg
+
+
+def test_unknown_key_suggests_the_closest(tmp_path: Path) -> None:
+    msg = error_of(yaml_text="galera:\n  wsrep_sync_wiat: 1\n", tmp_path=tmp_path)
+    assert "unknown key 'galera.wsrep_sync_wiat'" in msg and "did you mean 'wsrep_sync_wait'" in msg
+    assert "did you mean 'keepalived'" in error_of(("keepalive", {}))
+
+
+def test_port_clash() -> None:
+    msg = error_of(("proxy.reader_port", 6033))
+    assert "port clash" in msg and "reader_port" in msg
+
+
+def test_sub_second_adverts_need_vrrp3() -> None:
+    assert "vrrp_version: 3" in error_of(("keepalived.advert_interval", 0.5))
+    spec = load_spec(None, [("keepalived.advert_interval", 0.25), ("keepalived.vrrp_version", 3)])
+    assert spec.vip_failover_deadline_s() == pytest.approx(3 * 0.25 + 2.5)
+
+
+def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    assert "not valid YAML" in error_of(yaml_text="galera: [", tmp_path=tmp_path)
+    with pytest.raises(SpecError, match="no such file"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_override_syntax() -> None:
+    with pytest.raises(SpecError, match="KEY=VALUE"):
+        parse_override("galera.nodes")
+    assert parse_override("proxy.writer_is_reader=true") == ("proxy.writer_is_reader", True)
+
+
+def test_deadlines_follow_timers() -> None:
+    slow = load_spec(None, [("keepalived.advert_interval", 3)])
+    assert slow.vip_failover_deadline_s() > load_spec().vip_failover_deadline_s()
+    assert load_spec(None, [("slo.vip_failover_s", 1.5)]).vip_failover_deadline_s() == 1.5
