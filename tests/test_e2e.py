@@ -1,0 +1,131 @@
+"""End to end: a real lab up (interrupted once and resumed), SQL through the VIP, status, a
+full-cluster restart from kept data, and a teardown that leaves nothing behind.
+
+One test function on purpose: each step needs the state the previous one made, and bringing a
+lab up costs a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lab import db
+from lab.errors import LabError
+from lab.runtime import Lab, leftover_resources
+from lab.spec import LabSpec, load_spec
+from tests.docker_check import docker_skip_reason
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
+
+PROJECT = "e2e-lab"
+OVERRIDES = [
+    ("project", PROJECT),
+    ("networks.backend.subnet", "198.18.10.0/24"),
+    ("networks.frontend.subnet", "198.18.11.0/24"),
+    ("keepalived.vip", "198.18.11.100"),
+    ("keepalived.virtual_router_id", 61),
+    ("app.http_port", 18080),
+    ("proxy.kind", "haproxy"),
+    ("app.kind", "probe"),
+]
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lab.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def interrupt_up_while_joining(spec_args: list[str], env: dict[str, str]) -> str:
+    """Start `galera-lab up`, press Ctrl-C as node2 starts joining; return what it printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "up", *spec_args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    out = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out.append(line)
+        if "node2 joining" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=120)
+    out.append(rest)
+    assert proc.returncode == 130, "".join(out)
+    return "".join(out)
+
+
+def rows_on(lab: Lab, node: str, table: str) -> set[str]:
+    pw = lab.secrets["LAB_ADMIN_PASSWORD"]
+    with db.session(str(lab.spec.node_address(node)), 3306, "lab_admin", pw, "lab", timeout=10) as conn:
+        db.query(conn, "SET SESSION wsrep_sync_wait = 1")
+        return {r[0] for r in db.query(conn, f"SELECT token FROM {table}")}
+
+
+def write_via_vip(lab: Lab, table: str, n: int) -> set[str]:
+    tokens = {uuid.uuid4().hex for _ in range(n)}
+    pw = lab.secrets["LAB_ADMIN_PASSWORD"]
+    with db.session(str(lab.spec.keepalived.vip), lab.spec.proxy.sql_port, "lab_admin", pw, "lab", timeout=10) as conn:
+        db.query(conn, f"CREATE TABLE IF NOT EXISTS {table} (id INT AUTO_INCREMENT PRIMARY KEY, token CHAR(32) NOT NULL UNIQUE)")
+        for t in tokens:
+            db.query(conn, f"INSERT INTO {table} (token) VALUES (%s)", (t,))
+    return tokens
+
+
+def test_lab_lifecycle(tmp_path: Path) -> None:
+    env = {**os.environ, "LAB_HOME": str(tmp_path)}
+    spec_args = [a for k, v in OVERRIDES for a in ("--set", f"{k}={v}")]
+    spec: LabSpec = load_spec(None, OVERRIDES)
+    lab = Lab.create(spec, tmp_path / PROJECT)
+    try:
+        # 1. Ctrl-C in the middle of `up`, then `up` again finishes the job
+        interrupt_up_while_joining(spec_args, env)
+        status = lab.up()
+        assert status.healthy
+
+        # 2. SQL through the VIP reaches every node
+        tokens = write_via_vip(lab, "e2e_rows", 20)
+        for node in spec.node_names:
+            assert tokens <= rows_on(lab, node, "e2e_rows"), node
+
+        # 3. status --json says what the issue promises
+        proc = cli("status", "--json", *spec_args, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        st = json.loads(proc.stdout)
+        assert [n["name"] for n in st["galera"]] == spec.node_names
+        assert all(n["state"] == "Synced" and n["cluster_size"] == 3 and n["cluster_status"] == "Primary" for n in st["galera"])
+        assert [p["name"] for p in st["proxies"]] == spec.proxy_names
+        assert sum(p["holds_vip"] for p in st["proxies"]) == 1
+        assert all(p["kind"] == "haproxy" and any(b["status"] == "UP" for b in p["backends"]) for p in st["proxies"])
+        holder = next(p["name"] for p in st["proxies"] if p["holds_vip"])
+        assert st["vip"] == {**st["vip"], "address": "198.18.11.100", "port": 6033, "holder": holder, "sql_ok": True}
+        assert st["app"]["kind"] == "probe" and st["app"]["http_status"] == 200
+
+        # 4. `up` on a running lab changes nothing
+        before = {c: lab.docker.containers.get(spec.container(c)).id for c in spec.node_names}
+        lab.up()
+        assert before == {c: lab.docker.containers.get(spec.container(c)).id for c in spec.node_names}
+
+        # 5. full-cluster restart: node1 stops first and falls behind, so recovery must not start from it
+        lab.compose.compose.stop(services=["node1"], timeout=60)
+        later = write_via_vip(lab, "e2e_rows", 10)
+        lab.down(volumes=False)
+        assert leftover_resources(spec)["volumes"], "data volumes are kept by a plain down"
+        positions = {p.node: p.seqno for p in lab.positions(spec.node_names)}
+        assert positions["node1"] < max(positions["node2"], positions["node3"]), positions
+        says: list[str] = []
+        lab.up(say=says.append)
+        assert any("bootstrapping from node2" in s or "bootstrapping from node3" in s for s in says), says
+        for node in spec.node_names:
+            assert tokens | later <= rows_on(lab, node, "e2e_rows"), node
+    finally:
+        try:
+            lab.down(volumes=True)
+        except LabError as exc:  # still check what is left, and say why down failed
+            print(f"down failed: {exc}", file=sys.stderr)
+    # 6. nothing of the lab remains
+    assert leftover_resources(spec) == {"containers": [], "networks": [], "volumes": [], "links": []}
