@@ -166,7 +166,8 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None
             if line:
                 tail = (tail + [line])[-15:]
                 if line.startswith("Step "):
-                    progress(f"{image.tag}: {line}")
+                    step = line.split(" : ", 1)[0]
+                    progress(f"{image.tag}: {step}")
         if "error" in chunk:
             last_error = chunk["error"].strip()
     if last_error:

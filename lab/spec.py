@@ -69,7 +69,7 @@ class ProxySpec(_Strict):
     kind: Literal["auto", "proxysql", "haproxy"] = "auto"
     count: int = Field(2, ge=1, le=MAX_PROXIES)
     proxysql_source: Literal["package", "official"] = "package"
-    proxysql_version: str = "2.7.1"
+    proxysql_version: str = "2.7.3"
     sql_port: int = Field(6033, ge=1, le=65535)
     reader_port: int = Field(6034, ge=1, le=65535, description="HAProxy reader listener")
     admin_port: int = Field(6032, ge=1, le=65535, description="ProxySQL admin interface")
