@@ -1,0 +1,625 @@
+"""Nemeses: faults injected into a running lab, each with its heal, always healed.
+
+Every fault is a context manager (`with Kill(lab, "node2"): ...`) and, while active, sits in a
+module-level registry, so that `heal_all()` (called by the chaos suite's teardown, at session
+end and at interpreter exit, also after Ctrl-C) heals whatever a failed or interrupted scenario
+left behind. Each fault produces one `FaultEvent` (chaos/history.py) for the report.
+
+Containers are handled through the Docker API (kill, stop, start, pause); network faults run
+iptables/tc from the host inside the container's network namespace (`nsenter -t PID -n`), so
+the images need no extra tools or capabilities. Every iptables rule lives in a chain of its
+own (`LABCHAOS…`) hooked into INPUT and OUTPUT: the heal unhooks, flushes and deletes exactly
+that chain, and `sweep()` removes chains left by a run that died hard.
+
+Targets are chosen by role at run time from a status snapshot (`resolve_target`), never
+hard-coded: the writer today may not be the writer after the previous scenario.
+
+    >>> with Kill(lab, resolve_target("reader", lab.status())) as fault:  # doctest: +SKIP
+    ...     ...                                  # the node is dead here
+    >>> fault.event                              # doctest: +SKIP
+    FaultEvent(name='kill', target='node3', start=..., healed=..., detail={'signal': 'SIGKILL'})
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import docker
+import docker.errors
+
+from chaos.history import FaultEvent
+from lab.spec import LabSpec
+from lab.status import LabStatus
+
+CHAIN_PREFIX = "LABCHAOS"
+ROLES: tuple[str, ...] = ("writer", "reader", "node", "vip-holder", "standby-proxy")
+
+
+class FaultError(RuntimeError):
+    """A fault could not be injected or healed (the message says which and why)."""
+
+
+class FaultUnsupported(FaultError):
+    """A fault this machine can't inject (e.g. no sch_netem in the kernel); tests skip on it."""
+
+
+class LabLike(Protocol):
+    """What faults need from `lab.runtime.Lab`: the spec and a Docker client."""
+
+    spec: LabSpec
+    docker: docker.DockerClient
+
+
+# ---- target resolution (pure functions of a status snapshot) --------------------------------
+
+
+def _node_order(spec_nodes: Sequence[str], names: Iterable[str]) -> list[str]:
+    order = {n: i for i, n in enumerate(spec_nodes)}
+    return sorted(set(names), key=lambda n: order.get(n, len(order)))
+
+
+def _routing_proxy(status: LabStatus):  # -> ProxyStatus | None
+    """The proxy whose view of the backends clients get: the VIP holder, else any ready one."""
+    ready = [p for p in status.proxies if p.ready]
+    holders = [p for p in ready if p.holds_vip]
+    return (holders or ready or [None])[0]
+
+
+def writer_of(status: LabStatus) -> str | None:
+    """The node writes go to now, as the proxy holding the VIP sees it.
+
+    HAProxy: the writer listener sends everything to its first UP server in node order (the
+    others are `backup`); ProxySQL: the ONLINE server of writer hostgroup 10. Both show as
+    backends with role `writer` and status UP; the first in node order wins.
+    """
+    proxy = _routing_proxy(status)
+    if proxy is None:
+        return None
+    nodes = [g.name for g in status.galera]
+    ups = [b["name"] for b in proxy.backends if b["role"] == "writer" and b["status"] == "UP"]
+    ordered = _node_order(nodes, ups)
+    return ordered[0] if ordered else None
+
+
+def readers_of(status: LabStatus) -> list[str]:
+    """Nodes serving reads that are not the writer (reader listener / hostgroup 30), node order."""
+    proxy = _routing_proxy(status)
+    if proxy is None:
+        return []
+    writer = writer_of(status)
+    nodes = [g.name for g in status.galera]
+    ups = [b["name"] for b in proxy.backends if b["role"] == "reader" and b["status"] == "UP" and b["name"] != writer]
+    return _node_order(nodes, ups)
+
+
+def vip_holder(status: LabStatus) -> str | None:
+    holders = [p.name for p in status.proxies if p.holds_vip]
+    return holders[0] if len(holders) == 1 else None
+
+
+def standby_proxy(status: LabStatus) -> str | None:
+    """A running, ready proxy that does not hold the VIP (where the VIP should move)."""
+    others = [p.name for p in status.proxies if p.ready and not p.holds_vip]
+    return others[0] if others else None
+
+
+def resolve_target(role: str, status: LabStatus, exclude: Iterable[str] = ()) -> str:
+    """Name of the node or proxy playing `role` right now; FaultError when nobody does.
+
+    Roles: writer, reader, node (any ready Galera node, preferring a non-writer so that a
+    "some node" fault does not double as a writer fault), vip-holder, standby-proxy. A node or
+    proxy name is returned as is.
+    """
+    skip = set(exclude)
+    names = {g.name for g in status.galera} | {p.name for p in status.proxies}
+    if role in names:
+        return role
+    found: str | None
+    if role == "writer":
+        found = writer_of(status)
+    elif role == "reader":
+        found = next((n for n in readers_of(status) if n not in skip), None)
+    elif role == "node":
+        writer = writer_of(status)
+        ready = [g.name for g in status.galera if g.ready and g.name not in skip]
+        found = next((n for n in ready if n != writer), ready[0] if ready else None)
+    elif role == "vip-holder":
+        found = vip_holder(status)
+    elif role == "standby-proxy":
+        found = standby_proxy(status)
+    else:
+        raise ValueError(f"unknown target role {role!r}; expected one of {', '.join(ROLES)} or a node/proxy name")
+    if found is None or found in skip:
+        raise FaultError(f"no {role} in the lab right now (status: {status.to_dict()})")
+    return found
+
+
+def sidecar_of(proxy: str) -> str:
+    """keepalivedN beside proxyN (it shares the proxy's network namespace)."""
+    return "keepalived" + proxy.removeprefix("proxy")
+
+
+# ---- iptables / tc command construction (pure) ------------------------------------------------
+
+
+def chain_hook_commands(chain: str) -> list[list[str]]:
+    """Create the fault's own chain and hook it first into INPUT and OUTPUT."""
+    return [["-N", chain], ["-I", "INPUT", "1", "-j", chain], ["-I", "OUTPUT", "1", "-j", chain]]
+
+
+def chain_unhook_commands(chain: str) -> list[list[str]]:
+    """Exactly undo `chain_hook_commands` (after whatever rules were appended to the chain)."""
+    return [["-D", "INPUT", "-j", chain], ["-D", "OUTPUT", "-j", chain], ["-F", chain], ["-X", chain]]
+
+
+def drop_rules(chain: str, peers: Sequence[str], probability: float | None = None) -> list[list[str]]:
+    """DROP traffic from and to each peer address, always or with a random probability."""
+    if probability is not None and not 0.0 < probability <= 1.0:
+        raise ValueError(f"drop probability must be in (0, 1], got {probability}")
+    stat = [] if probability is None else ["-m", "statistic", "--mode", "random", "--probability", f"{probability:g}"]
+    rules = []
+    for addr in peers:
+        rules.append(["-A", chain, "-s", addr, *stat, "-j", "DROP"])
+        rules.append(["-A", chain, "-d", addr, *stat, "-j", "DROP"])
+    return rules
+
+
+def nsenter(pid: int, *argv: str) -> list[str]:
+    """A command run on the host inside the network namespace of process `pid`."""
+    return ["nsenter", "-t", str(pid), "-n", *argv]
+
+
+def iptables(pid: int, args: Sequence[str]) -> list[str]:
+    return nsenter(pid, "iptables", "-w", "5", *args)
+
+
+def partition_peers(groups: Sequence[Sequence[str]], address: Callable[[str], str]) -> dict[str, list[str]]:
+    """For each member of a partition, the addresses of every member of the other groups."""
+    flat = [m for g in groups for m in g]
+    if len(flat) != len(set(flat)):
+        raise ValueError(f"a member is in two groups of the partition {groups}")
+    if len(groups) < 2:
+        raise ValueError("a partition needs at least two groups")
+    out = {}
+    for i, group in enumerate(groups):
+        others = [address(m) for j, g in enumerate(groups) if j != i for m in g]
+        for member in group:
+            out[member] = others
+    return out
+
+
+def interface_of(ip_addr_output: str, address: str) -> str | None:
+    """The interface holding `address`, from `ip -o -4 addr show` output (Docker names vary)."""
+    for line in ip_addr_output.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] == "inet" and parts[3].split("/")[0] == address:
+            return parts[1].split("@")[0]
+    return None
+
+
+NETEM_MISSING = "the kernel lacks sch_netem (tc netem: {err}); latency can't be injected on this machine"
+
+
+def netem_error(returncode: int, stderr: str) -> str | None:
+    """Why a trial `tc qdisc add … netem` failed in the way that means "no netem", else None."""
+    if returncode == 0:
+        return None
+    text = stderr.strip() or f"exit status {returncode}"
+    return NETEM_MISSING.format(err=text)
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+_ACTIVE: dict[int, Fault] = {}
+_LOCK = threading.RLock()
+_IDS = itertools.count(1)
+
+
+def active_faults() -> list[Fault]:
+    with _LOCK:
+        return list(_ACTIVE.values())
+
+
+def heal_all() -> list[str]:
+    """Heal every active fault, newest first; returns error messages instead of raising."""
+    errors = []
+    for fault in reversed(active_faults()):
+        try:
+            fault.heal()
+        except Exception as exc:  # noqa: BLE001 - healing must go on with the others
+            errors.append(f"{fault.name} {fault.target}: {exc}")
+            with _LOCK:
+                _ACTIVE.pop(fault.id, None)
+    return errors
+
+
+atexit.register(heal_all)
+
+
+# ---- faults ----------------------------------------------------------------------------------
+
+
+class Fault:
+    """Base: `apply()` injects and registers, `heal()` restores and unregisters (idempotent).
+
+    Subclasses implement `_inject` and `_restore`. Registration happens before injection, so a
+    fault interrupted half-way is still healed.
+    """
+
+    name = "fault"
+
+    def __init__(self, lab: LabLike, target: str, **detail: Any):
+        self.lab = lab
+        self.target = target
+        self.detail: dict[str, Any] = dict(detail)
+        self.id = next(_IDS)
+        self.start: float | None = None
+        self.healed: float | None = None
+        self._heal_lock = threading.Lock()
+
+    # lifecycle
+
+    def apply(self) -> FaultEvent:
+        if self.start is not None:
+            raise FaultError(f"{self.name} on {self.target} was already applied")
+        with _LOCK:
+            _ACTIVE[self.id] = self
+        self.start = time.time()
+        try:
+            self._inject()
+        except BaseException:
+            self.heal()  # undo whatever part was injected, then report why it failed
+            raise
+        return self.event
+
+    def heal(self) -> FaultEvent:
+        with self._heal_lock:
+            if self.start is not None and self.healed is None:
+                self._restore()
+                self.healed = time.time()
+            with _LOCK:
+                _ACTIVE.pop(self.id, None)
+        return self.event
+
+    @property
+    def active(self) -> bool:
+        return self.start is not None and self.healed is None
+
+    @property
+    def event(self) -> FaultEvent:
+        if self.start is None:
+            raise FaultError(f"{self.name} on {self.target} has not been applied")
+        return FaultEvent(self.name, self.target, self.start, self.healed, dict(self.detail))
+
+    def __enter__(self) -> Fault:
+        self.apply()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.heal()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.target} {'active' if self.active else 'idle'}>"
+
+    # helpers for subclasses
+
+    def _inject(self) -> None:
+        raise NotImplementedError
+
+    def _restore(self) -> None:
+        raise NotImplementedError
+
+    def container(self, service: str | None = None):  # -> docker.models.containers.Container
+        name = self.lab.spec.container(service or self.target)
+        try:
+            return self.lab.docker.containers.get(name)
+        except docker.errors.NotFound:
+            raise FaultError(f"container {name} does not exist") from None
+
+    @property
+    def is_proxy(self) -> bool:
+        return self.target in self.lab.spec.proxy_names
+
+    def start_again(self) -> None:
+        """Bring a stopped/killed target back: `docker start`; a proxy's sidecar is restarted
+        too, since it shares the proxy's network namespace, which is new after a proxy start."""
+        c = self.container()
+        c.reload()
+        if c.status == "paused":
+            c.unpause()
+        elif c.status != "running":
+            c.start()
+        if self.is_proxy:
+            restart_sidecar(self.lab, self.target)
+
+
+def restart_sidecar(lab: LabLike, proxy: str) -> None:
+    """Restart keepalivedN so that it joins proxyN's current network namespace."""
+    name = lab.spec.container(sidecar_of(proxy))
+    try:
+        lab.docker.containers.get(name).restart(timeout=5)
+    except docker.errors.NotFound:
+        raise FaultError(f"keepalived sidecar {name} does not exist") from None
+
+
+class Kill(Fault):
+    """SIGKILL (docker kill): a crash. Heal: docker start (a node rejoins by IST)."""
+
+    name = "kill"
+
+    def __init__(self, lab: LabLike, target: str, signal: str = "SIGKILL"):
+        super().__init__(lab, target, signal=signal)
+
+    def _inject(self) -> None:
+        self.container().kill(signal=self.detail["signal"])
+
+    def _restore(self) -> None:
+        self.start_again()
+
+
+class Stop(Fault):
+    """docker stop: the image's stop signal (SIGTERM for mariadbd, SIGUSR1 soft stop for
+    HAProxy), then SIGKILL after `timeout`. Heal: docker start."""
+
+    name = "stop"
+
+    def __init__(self, lab: LabLike, target: str, timeout: int | None = None):
+        super().__init__(lab, target, signal="stop-signal", timeout=timeout)
+
+    def _inject(self) -> None:
+        c = self.container()
+        self.detail["signal"] = c.attrs["Config"].get("StopSignal") or "SIGTERM"
+        if self.detail["timeout"] is None:
+            c.stop()  # the container's own StopTimeout (stop_grace_period in compose)
+        else:
+            c.stop(timeout=self.detail["timeout"])
+        self.detail["stopped_after_s"] = round(time.time() - (self.start or time.time()), 3)
+
+    def _restore(self) -> None:
+        self.start_again()
+
+
+class Restart(Fault):
+    """docker restart (stop + start). Heal: make sure it runs; a proxy's sidecar is restarted."""
+
+    name = "restart"
+
+    def __init__(self, lab: LabLike, target: str, timeout: int = 30):
+        super().__init__(lab, target, timeout=timeout)
+
+    def _inject(self) -> None:
+        self.container().restart(timeout=self.detail["timeout"])
+
+    def _restore(self) -> None:
+        self.start_again()
+
+
+class CrashAll(Fault):
+    """SIGKILL every Galera node at once (a power cut). Heal: the lab's `up`, which recovers the
+    cluster from the most advanced node; a plain `docker start` could not form a Primary."""
+
+    name = "crash-all"
+
+    def __init__(self, lab: LabLike, nodes: Sequence[str] | None = None):
+        names = list(nodes or lab.spec.node_names)
+        super().__init__(lab, ",".join(names), nodes=names)
+        self.recovery_log: list[str] = []
+
+    def _inject(self) -> None:
+        containers = [self.container(n) for n in self.detail["nodes"]]
+        errors: list[BaseException] = []
+        go = threading.Barrier(len(containers))
+
+        def kill(c: Any) -> None:
+            try:
+                go.wait(5)
+                c.kill(signal="SIGKILL")
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=kill, args=(c,)) for c in containers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        if errors:
+            raise FaultError(f"crash-all: {errors[0]}")
+
+    def _restore(self) -> None:
+        up = getattr(self.lab, "up", None)
+        if up is None:
+            raise FaultError("crash-all needs the lab's `up` to recover the cluster")
+        up(say=self.recovery_log.append)
+        self.detail["recovery"] = [line for line in self.recovery_log if line.startswith("galera:")]
+
+
+class Pause(Fault):
+    """docker pause (cgroup freezer): alive but frozen, a hung host. Heal: unpause."""
+
+    name = "pause"
+
+    def _inject(self) -> None:
+        self.container().pause()
+
+    def _restore(self) -> None:
+        c = self.container()
+        c.reload()
+        if c.status == "paused":
+            c.unpause()
+
+
+def container_pid(lab: LabLike, service: str) -> int:
+    """Host PID of a running container's init (the handle on its network namespace)."""
+    try:
+        c = lab.docker.containers.get(lab.spec.container(service))
+    except docker.errors.NotFound:
+        raise FaultError(f"container {lab.spec.container(service)} does not exist") from None
+    pid = int(c.attrs["State"].get("Pid") or 0)
+    if c.attrs["State"].get("Status") != "running" or pid <= 0:
+        raise FaultError(f"{service} is not running (state {c.attrs['State'].get('Status')})")
+    return pid
+
+
+def _run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if check and proc.returncode != 0:
+        raise FaultError(f"{' '.join(cmd)} failed: {proc.stderr.strip() or proc.returncode}")
+    return proc
+
+
+class _IptablesFault(Fault):
+    """Base of network faults: per member, one chain of DROP rules in its namespace."""
+
+    def __init__(self, lab: LabLike, target: str, **detail: Any):
+        super().__init__(lab, target, **detail)
+        self.chain = f"{CHAIN_PREFIX}-{self.id}"
+        self._pids: dict[str, int] = {}  # member → pid its rules were installed under
+
+    def rules(self) -> dict[str, list[list[str]]]:
+        """member → iptables rules (appended to the member's chain)."""
+        raise NotImplementedError
+
+    def _inject(self) -> None:
+        for member, rules in self.rules().items():
+            pid = container_pid(self.lab, member)
+            self._pids[member] = pid
+            for args in chain_hook_commands(self.chain) + rules:
+                _run(iptables(pid, args))
+
+    def _restore(self) -> None:
+        errors = []
+        for member, pid in self._pids.items():
+            try:
+                now = container_pid(self.lab, member)
+            except FaultError:
+                continue  # not running: its namespace (and rules) are gone
+            if now != pid:
+                continue  # restarted since: a new namespace without our rules
+            for args in chain_unhook_commands(self.chain):
+                proc = _run(iptables(pid, args), check=False)
+                if proc.returncode != 0 and "No chain" not in proc.stderr and "does not exist" not in proc.stderr \
+                        and "Bad rule" not in proc.stderr:
+                    errors.append(proc.stderr.strip())
+        if errors:
+            raise FaultError(f"healing {self.name} on {self.target}: {'; '.join(errors)}")
+
+
+class Partition(_IptablesFault):
+    """Cut the Galera nodes into groups that can't reach each other (proxies still reach all).
+
+    `Partition(lab, [["node1"], ["node2", "node3"]])` isolates node1 from its peers.
+    """
+
+    name = "partition"
+
+    def __init__(self, lab: LabLike, groups: Sequence[Sequence[str]]):
+        groups = [list(g) for g in groups]
+        target = " | ".join(",".join(g) for g in groups)
+        super().__init__(lab, target, groups=groups)
+        self.peers = partition_peers(groups, lambda n: str(lab.spec.node_address(n)))
+
+    def rules(self) -> dict[str, list[list[str]]]:
+        return {member: drop_rules(self.chain, peers) for member, peers in self.peers.items()}
+
+
+class Isolate(Partition):
+    """One node cut off from every other Galera node (the proxies still reach it)."""
+
+    name = "isolate"
+
+    def __init__(self, lab: LabLike, node: str):
+        others = [n for n in lab.spec.node_names if n != node]
+        super().__init__(lab, [[node], others])
+        self.target = node
+
+
+class PacketLoss(_IptablesFault):
+    """Drop a random share of the target's packets to and from its peers (iptables statistic).
+
+    Peers default to the other Galera nodes; the probability applies per packet and direction.
+    """
+
+    name = "packet-loss"
+
+    def __init__(self, lab: LabLike, target: str, probability: float, peers: Sequence[str] | None = None):
+        names = list(peers) if peers is not None else [n for n in lab.spec.node_names if n != target]
+        super().__init__(lab, target, probability=probability, peers=names)
+
+    def rules(self) -> dict[str, list[list[str]]]:
+        addrs = [str(self._address(p)) for p in self.detail["peers"]]
+        return {self.target: drop_rules(self.chain, addrs, self.detail["probability"])}
+
+    def _address(self, name: str):
+        spec = self.lab.spec
+        return spec.node_address(name) if name in spec.node_names else spec.proxy_backend_address(name)
+
+
+def netem_available(pid: int) -> str | None:
+    """None when tc netem works here, else the reason; tried on `lo` of the target's namespace
+    and rolled back at once (nothing else sees it)."""
+    proc = _run(nsenter(pid, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"), check=False)
+    if proc.returncode == 0:
+        _run(nsenter(pid, "tc", "qdisc", "del", "dev", "lo", "root"), check=False)
+    return netem_error(proc.returncode, proc.stderr)
+
+
+class Latency(Fault):
+    """Added delay (tc netem) on the target's backend interface; FaultUnsupported without netem."""
+
+    name = "latency"
+
+    def __init__(self, lab: LabLike, target: str, delay_ms: int, jitter_ms: int = 0):
+        super().__init__(lab, target, delay_ms=delay_ms, jitter_ms=jitter_ms)
+        self._pid: int | None = None
+        self._iface: str | None = None
+
+    def _inject(self) -> None:
+        pid = container_pid(self.lab, self.target)
+        reason = netem_available(pid)
+        if reason:
+            raise FaultUnsupported(reason)
+        spec = self.lab.spec
+        addr = str(spec.node_address(self.target) if self.target in spec.node_names else spec.proxy_backend_address(self.target))
+        iface = interface_of(_run(nsenter(pid, "ip", "-o", "-4", "addr", "show")).stdout, addr)
+        if iface is None:
+            raise FaultError(f"no interface holds {addr} in {self.target}")
+        delay = [f"{self.detail['delay_ms']}ms"] + ([f"{self.detail['jitter_ms']}ms"] if self.detail["jitter_ms"] else [])
+        self._pid, self._iface = pid, iface
+        _run(nsenter(pid, "tc", "qdisc", "add", "dev", iface, "root", "netem", "delay", *delay))
+
+    def _restore(self) -> None:
+        if self._pid is None or self._iface is None:
+            return
+        try:
+            if container_pid(self.lab, self.target) != self._pid:
+                return
+        except FaultError:
+            return
+        _run(nsenter(self._pid, "tc", "qdisc", "del", "dev", self._iface, "root"), check=False)
+
+
+def sweep(lab: LabLike) -> list[str]:
+    """Remove LABCHAOS chains left in any running container of this lab (a run killed hard).
+
+    Only this project's Galera nodes and proxies are looked at. Returns what was removed.
+    """
+    removed = []
+    for service in [*lab.spec.node_names, *lab.spec.proxy_names]:
+        try:
+            pid = container_pid(lab, service)
+        except FaultError:
+            continue
+        out = _run(iptables(pid, ["-S"]), check=False).stdout
+        chains = sorted({line.split()[1] for line in out.splitlines()
+                         if line.startswith("-N ") and line.split()[1].startswith(CHAIN_PREFIX)})
+        for chain in chains:
+            for args in chain_unhook_commands(chain):
+                _run(iptables(pid, args), check=False)
+            removed.append(f"{service}:{chain}")
+    return removed
