@@ -12,9 +12,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lab import images
+from lab import chamilo, images
 from lab.errors import LabError
-from lab.paths import stack_dir
+from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs, resolve
 from lab.render import render
 from lab.runtime import Lab
@@ -149,6 +149,8 @@ def cmd_images(args: argparse.Namespace) -> int:
     plan, choices = resolve(spec)
     defs = image_defs(spec, plan.proxy_kind, plan.app_kind)
     if not args.list_only:
+        if plan.app_kind == "chamilo":
+            chamilo.prepare_archive(spec, CHAMILO)
         images.ensure(defs, _say_factory())
     t = Table(title="images")
     for col in ("role", "tag", "state", "size"):

@@ -41,12 +41,13 @@ class ImageDef:
     buildargs: dict[str, str] = field(default_factory=dict)
     needs_base: bool = True
     offline: bool = True  # False: the build downloads from outside Debian's mirror
+    exclude: tuple[str, ...] = ()  # top-level context entries the build ignores (.dockerignore)
 
     def context_hash(self) -> str:
         """Hash of every file in the context and of the build arguments."""
         h = hashlib.sha256()
         for p in sorted(self.context.rglob("*")):
-            if p.is_file():
+            if p.is_file() and p.relative_to(self.context).parts[0] not in self.exclude:
                 h.update(str(p.relative_to(self.context)).encode())
                 h.update(p.read_bytes())
         h.update(repr(sorted(self.buildargs.items())).encode())
@@ -92,7 +93,9 @@ def probe_image() -> ImageDef:
 
 def chamilo_image(spec: LabSpec) -> ImageDef:
     return ImageDef("app", f"galera-lab/chamilo:{spec.app.chamilo_version}", CHAMILO,
-                    buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version}, offline=False)
+                    buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version,
+                               "CHAMILO_SHA256": spec.app.chamilo_sha256},
+                    offline=False, exclude=("probe", "templates", "README.md"))
 
 
 def client() -> docker.DockerClient:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 
+from lab import chamilo
 from lab.paths import TEMPLATES
 from lab.plan import Plan
 
@@ -86,7 +87,6 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
     out: dict[str, tuple[str, bool]] = {
         "compose.yaml": (env.get_template("compose.yaml.j2").render(ctx), False),
         "secrets/init.sql": (env.get_template("init.sql.j2").render(ctx), True),
-        "secrets/app-config.php": (env.get_template("app-config.php.j2").render(ctx), True),
         "plan.json": (plan.to_json(), False),
     }
     for node in spec.node_names:
@@ -97,6 +97,10 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
         out["haproxy/haproxy.cfg"] = (env.get_template("haproxy.cfg.j2").render(ctx), False)
     else:
         out["secrets/proxysql.cnf"] = (env.get_template("proxysql.cnf.j2").render(ctx), True)
+    if plan.app_kind == "chamilo":
+        out.update(chamilo.chamilo_files(plan, secrets))
+    else:
+        out["secrets/app-config.php"] = (env.get_template("app-config.php.j2").render(ctx), True)
     for index, proxy in enumerate(spec.proxy_names):
         text = env.get_template("keepalived.conf.j2").render(ctx, proxy=proxy, proxy_index=index)
         out[f"keepalived/{proxy}.conf"] = (text, False)
@@ -113,7 +117,7 @@ def render(plan: Plan, stack: Path) -> list[str]:
     files = rendered_files(plan, secrets)
     changed = [rel for rel, (text, secret) in sorted(files.items()) if _write(stack / rel, text, secret)]
     # files of another tier left from an earlier render would confuse a reader of the folder
-    for stale in ("haproxy/haproxy.cfg", "secrets/proxysql.cnf", "secrets/sst.cnf"):
+    for stale in ("haproxy/haproxy.cfg", "secrets/proxysql.cnf", "secrets/sst.cnf", chamilo.CONFIG_FILE, chamilo.INSTALL_FILE, "secrets/app-config.php"):
         if stale not in files and (stack / stale).exists():
             (stack / stale).unlink()
             changed.append(stale)

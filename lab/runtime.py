@@ -21,7 +21,7 @@ import pymysql
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from lab import db, hostnet, images, preflight
+from lab import chamilo, db, hostnet, images, preflight
 from lab.errors import LabError
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import Choice, Plan, image_defs, resolve
@@ -123,6 +123,8 @@ class Lab:
             say(note)
         for role, choice in zip(("proxy tier", "application"), self.choices):
             say(f"{role}: {choice.kind} ({choice.reason})")
+        if self.plan.app_kind == "chamilo":
+            chamilo.prepare_archive(self.spec, CHAMILO)
         built = images.ensure(image_defs(self.spec, self.plan.proxy_kind, self.plan.app_kind), say)
         if built:
             say(f"built {', '.join(built)}")
@@ -152,15 +154,27 @@ class Lab:
         return [n for n in self.spec.node_names if f"{self.spec.project}-{n}-data" in names]
 
     def positions(self, nodes: list[str]) -> list[Position]:
-        """Last committed position of each stopped node, read with `galera-recover` on its volume."""
+        """Last committed position of each stopped node, read with `galera-recover` on its volume.
+
+        A one-off container with no network: recovery needs only the datadir and the node's
+        config, and a networked one would hold the node's fixed address while it is released.
+        """
         out = []
         for node in nodes:
+            volumes = {
+                f"{self.spec.project}-{node}-data": {"bind": "/var/lib/mysql", "mode": "rw"},
+                str(self.stack / "galera" / f"{node}.cnf"): {"bind": "/etc/mysql/mariadb.conf.d/90-lab.cnf", "mode": "ro"},
+            }
             try:
-                text = self.compose.compose.run(node, ["galera-recover"], remove=True, no_deps=True, tty=False)
-            except DockerException as exc:
+                raw = self.docker.containers.run(self.plan.images["mariadb"], ["galera-recover"], remove=True,
+                                                 network_mode="none", volumes=volumes,
+                                                 environment={"GALERA_NODE_NAME": node}, stderr=False)
+            except docker.errors.ContainerError as exc:
                 raise LabError(f"reading {node}'s position failed: {exc.stderr or exc}") from None
-            line = [ln for ln in str(text).splitlines() if ln.startswith("{")][-1]
-            d = json.loads(line)
+            lines = [ln for ln in raw.decode().splitlines() if ln.startswith("{")]
+            if not lines:
+                raise LabError(f"galera-recover printed no position for {node}")
+            d = json.loads(lines[-1])
             out.append(Position(node, d.get("uuid", ""), int(d.get("seqno", -1)), int(d.get("safe_to_bootstrap", 0)), d.get("source", "")))
         return out
 

@@ -149,6 +149,7 @@ class AppSpec(_Strict):
     bind: IPv4Addr = IPv4Addr("127.0.0.1")
     chamilo_version: str = "1.11.26"
     chamilo_archive: Path | None = Field(None, description="local Chamilo release archive used instead of the download")
+    chamilo_sha256: str = Field("", pattern=r"^([0-9a-f]{64})?$", description="pinned sha256 of the release archive")
 
 
 class SloSpec(_Strict):

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -112,6 +113,9 @@ def test_lab_lifecycle(tmp_path: Path) -> None:
 
         # 5. full-cluster restart: node1 stops first and falls behind, so recovery must not start from it
         lab.compose.compose.stop(services=["node1"], timeout=60)
+        # the proxies notice within `fall` health checks; wait for the new writer, don't sleep
+        lab.wait(lambda: lab.probe.vip(None).served_by in ("node2", "node3"), "a new writer behind the VIP",
+                 time.monotonic() + 60, say=print)
         later = write_via_vip(lab, "e2e_rows", 10)
         lab.down(volumes=False)
         assert leftover_resources(spec)["volumes"], "data volumes are kept by a plain down"

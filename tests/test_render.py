@@ -213,3 +213,12 @@ def test_docker_compose_accepts_the_file(rendered: tuple[Any, Path]) -> None:
     proc = subprocess.run(["docker", "compose", "-f", str(stack / "compose.yaml"), "config", "-q"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_chamilo_app_mounts_its_configuration(tmp_path: Path) -> None:
+    render(make_plan(load_spec(), "haproxy", "chamilo"), tmp_path)
+    app = yaml.safe_load((tmp_path / "compose.yaml").read_text())["services"]["app"]
+    assert "./secrets/chamilo-configuration.php:/etc/lab-app/configuration.php.in:ro" in app["volumes"]
+    assert "./secrets/chamilo-install.json:/etc/lab-app/chamilo-install.json:ro" in app["volumes"]
+    assert not (tmp_path / "secrets" / "app-config.php").exists()
+    assert stat.S_IMODE((tmp_path / "secrets" / "chamilo-configuration.php").stat().st_mode) == 0o600
