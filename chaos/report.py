@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,11 @@ class ResultsFile:
     finished: float | None = None
     scenarios: list[dict[str, Any]] = field(default_factory=list)
     stale_reads: list[dict[str, Any]] | None = None
+    screenshots: dict[str, str] = field(default_factory=dict)  # label → PNG path (browser check)
+
+    def add_screenshot(self, label: str, png: str | os.PathLike[str]) -> None:
+        """Attach a browser screenshot of the application; the report embeds it."""
+        self.screenshots[label] = str(Path(png).resolve())
 
     def add_scenario(
         self,
@@ -116,10 +122,12 @@ class ResultsFile:
         return row
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document; `stale_reads` only when the study ran."""
+        """The JSON document; `stale_reads` and `screenshots` only when there are some."""
         data = asdict(self)
         if data["stale_reads"] is None:
             del data["stale_reads"]
+        if not data["screenshots"]:
+            del data["screenshots"]
         return data
 
     @classmethod
@@ -204,6 +212,22 @@ def _run_section(run: ResultsFile, out: Path) -> list[str]:
         lines += _scenario_details(run.run_id, scenario, out)
     if run.stale_reads:
         lines += _stale_reads_section(run.run_id, run.stale_reads, out)
+    lines += _screenshots_section(run, out)
+    return lines
+
+
+def _screenshots_section(run: ResultsFile, out: Path) -> list[str]:
+    """The application as a browser saw it, copied next to the report so the folder moves whole."""
+    lines: list[str] = []
+    for label, png in sorted(run.screenshots.items()):
+        source = Path(png)
+        if not source.is_file():
+            lines += [f"Screenshot {label}: missing ({source})", ""]
+            continue
+        name = f"{_slug(run.run_id)}-{_slug(label)}.png"
+        if source.resolve() != (out / name).resolve():
+            shutil.copyfile(source, out / name)
+        lines += [f"### Application: {label}", "", f"![{label}]({name})", ""]
     return lines
 
 

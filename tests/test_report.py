@@ -215,3 +215,18 @@ def test_render_edge_cases_without_failures_or_answers(tmp_path: Path) -> None:
     assert "| 0 | global/idle | 5 | – | 5 | – | – | – |" in lines
     for name in ("edge-all-ok-timeline.png", "edge-stale-reads.png"):
         assert png_size(tmp_path / name)[0] == 1000
+
+
+def test_screenshot_is_embedded_next_to_the_report(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    png = tmp_path / "shot.png"
+    fig = Figure(figsize=(2, 1))
+    fig.add_subplot().plot([0, 1])
+    fig.savefig(png)
+    results = ResultsFile(run_id="r9", started=0.0, spec={}, versions={})
+    results.add_screenshot("probe app", png)
+    again = ResultsFile.from_dict(json.loads(json.dumps(results.to_dict())))
+    md = render_markdown(again, tmp_path / "out").read_text()
+    assert "![probe app](r9-probe-app.png)" in md
+    assert (tmp_path / "out" / "r9-probe-app.png").read_bytes() == png.read_bytes()
