@@ -120,6 +120,7 @@ class Cell:
     errors_by_kind: dict[str, int]
     write_errors: dict[str, int]
     latency_ms: dict[str, Any]  # p50/p95/p99/max over every read, failed ones included
+    write_latency_ms: dict[str, Any]  # the same for the acknowledged writes (where a pair's time goes)
     probes_per_s: float
     seconds: float
     served_by: dict[str, int]  # reads per backend node that answered them
@@ -191,6 +192,7 @@ def aggregate(sync_wait: int, condition: str, mode: str, read_via: str,
         errors=errors, errors_by_kind=errors_by_kind,
         write_errors=_merge(p["write_errors"] for p in parts),
         latency_ms=latency_percentiles(latencies).to_dict(),
+        write_latency_ms=latency_percentiles(x for p in parts for x in p.get("write_latencies_ms", [])).to_dict(),
         probes_per_s=round(probes / seconds, 1) if seconds > 0 else 0.0,
         seconds=round(seconds, 3),
         served_by=_merge(p["served_by"] for p in parts),
@@ -237,6 +239,14 @@ def pinning_verdict(proxy_kind: str, cells: Sequence[Cell]) -> dict[str, Any]:
             "connections_switched": switched, "reads_with_other_value": mismatched, "statement": statement}
 
 
+def short_via(read_via: str) -> str:
+    """'haproxy 198.18.31.100:6034' -> 'haproxy:6034'; 'direct node2 198.18.30.12:3306' -> 'node2 direct'."""
+    parts = read_via.split()
+    if parts and parts[0] == "direct" and len(parts) > 1:
+        return f"{parts[1]} direct"
+    return f"{parts[0]}:{parts[-1].rsplit(':', 1)[-1]}" if parts else read_via
+
+
 def cell_row(c: Cell) -> list[str]:
     """One row of the terminal table (strings), in `TABLE_HEADERS` order."""
     def f(x: Any) -> str:
@@ -244,16 +254,16 @@ def cell_row(c: Cell) -> list[str]:
             return "–"
         return f"{x:.1f}" if isinstance(x, float) else str(x)
     if c.skipped:
-        return [str(c.sync_wait), c.condition, c.mode, "–", "–", "–", "–", "–", "–", "–", "–", f"skipped: {c.skipped}"]
-    errs = ", ".join(f"{k}: {n}" for k, n in c.errors_by_kind.items()) or "0"
+        return [str(c.sync_wait), c.condition, c.mode, *["–"] * 9, f"skipped: {c.skipped}"]
+    errs = " ".join(f"{k.split()[0]}×{n}" for k, n in c.errors_by_kind.items()) or "0"
     served = " ".join(f"{k}:{n}" for k, n in c.served_by.items()) or "–"
     lat = c.latency_ms
     return [str(c.sync_wait), c.condition, c.mode, str(c.probes), str(c.stale), f(c.stale_pct), errs,
-            f(lat.get("p50")), f(lat.get("p95")), f(lat.get("p99")), f(c.probes_per_s), f"{c.read_via}; {served}"]
+            f(lat.get("p50")), f(lat.get("p95")), f(lat.get("p99")), f(c.probes_per_s), short_via(c.read_via), served]
 
 
-TABLE_HEADERS: tuple[str, ...] = ("sync_wait", "condition", "mode", "probes", "stale", "stale %", "errors",
-                                  "p50 ms", "p95 ms", "p99 ms", "probes/s", "read via; served by")
+TABLE_HEADERS: tuple[str, ...] = ("sync_wait", "cond", "mode", "probes", "stale", "stale%", "errors",
+                                  "p50 ms", "p95 ms", "p99 ms", "pairs/s", "read via", "served by")
 
 
 def to_results_file(result: StudyResult, spec: dict[str, Any], run_id: str) -> Any:
@@ -349,7 +359,7 @@ def _connect(user: str, password: str, ep: Endpoint | tuple[str, int], timeout: 
 
 
 def _fresh_part() -> dict[str, Any]:
-    return {"probes": 0, "stale": 0, "errors": Counter(), "write_errors": Counter(), "latencies_ms": [],
+    return {"probes": 0, "stale": 0, "errors": Counter(), "write_errors": Counter(), "latencies_ms": [], "write_latencies_ms": [],
             "served_by": Counter(), "effective": Counter(), "connections": 0, "switched": 0, "elapsed_s": 0.0}
 
 
@@ -387,13 +397,15 @@ def _run_thread(task: Mapping[str, Any], worker: int, out: dict[str, Any]) -> No
         time.sleep(task["start_at"] - now)
     began = time.perf_counter()
     deadline = began + task["seconds"]
-    lat = out["latencies_ms"]
+    lat, wlat = out["latencies_ms"], out["write_latencies_ms"]
     while time.perf_counter() < deadline and (budget is None or out["probes"] < budget):
         token += 1
         try:
             if wconn is None:
                 wconn = _connect(user, password, write_ep, timeout=read_timeout)
+            w0 = time.perf_counter()
             wconn.query(update % token)
+            wlat.append((time.perf_counter() - w0) * 1000.0)
         except pymysql.MySQLError as exc:
             out["write_errors"][error_kind(exc)] += 1
             _close(wconn)
@@ -785,7 +797,7 @@ def throughput_bench(lab: Any, seconds: float = 10.0, workers: int = 16, process
         parts = prober.run(paths.proxy_read, 0, seconds, None, 5.0)
     cell = aggregate(0, "idle", "proxy-session", paths.proxy_read.label, parts)
     return {"pairs_per_s": cell.probes_per_s, "probes": cell.probes, "stale": cell.stale, "errors": cell.errors,
-            "latency_ms": cell.latency_ms, "seconds": cell.seconds, "workers": workers, "processes": processes,
+            "latency_ms": cell.latency_ms, "write_latency_ms": cell.write_latency_ms, "seconds": cell.seconds, "workers": workers, "processes": processes,
             "write": paths.write.label, "read": paths.proxy_read.label, "served_by": cell.served_by}
 
 
