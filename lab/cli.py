@@ -12,11 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lab import chamilo, images
+from lab import chamilo, images, preflight
 from lab.errors import LabError
-from lab.paths import CHAMILO, stack_dir
+from lab.paths import CHAMILO
 from lab.plan import image_defs, resolve
-from lab.render import render
 from lab.runtime import Lab
 from lab.spec import LabSpec, load_spec, parse_override
 
@@ -63,18 +62,17 @@ def _say_factory() -> Any:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    spec = spec_from(args)
-    plan, choices = resolve(spec)
-    stack = stack_dir(spec.project)
-    changed = render(plan, stack)
-    for role, c in zip(("proxy tier", "application"), choices):
+    lab = Lab.create(spec_from(args))
+    changed = lab.render()
+    for role, c in zip(("proxy tier", "application"), lab.choices):
         console.print(f"{role}: {c.kind} ({c.reason})")
-    console.print(f"rendered {stack} ({len(changed)} file(s) changed)")
+    console.print(f"rendered {lab.stack} ({len(changed)} file(s) changed)")
     return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     spec = spec_from(args)
+    preflight.check(spec)  # before `auto` choices look at images: a missing engine is said first
     lab = Lab.create(spec)
     say = _say_factory()
     try:

@@ -78,18 +78,21 @@ class Lab:
         self.stack = stack
         self.choices = choices or []
         self.compose = DockerClient(compose_files=[stack / "compose.yaml"], compose_project_name=self.spec.project)
-        self.docker = docker.from_env(timeout=120)
+        self._docker: docker.DockerClient | None = None
         self._secrets: dict[str, str] | None = None
 
     # ---- construction ----
 
     @classmethod
     def create(cls, spec: LabSpec, stack: Path | None = None) -> Lab:
-        """Resolve `auto` choices and render the stack folder (nothing runs yet)."""
+        """Resolve `auto` choices; nothing is written or started until `up` (or `render`)."""
         plan, choices = resolve(spec)
-        stack = stack or stack_dir(spec.project)
-        render(plan, stack)
-        return cls(plan, stack, choices)
+        return cls(plan, stack or stack_dir(spec.project), choices)
+
+    def render(self) -> list[str]:
+        """Write the stack folder; returns the files whose content changed."""
+        self._secrets = None
+        return render(self.plan, self.stack)
 
     @classmethod
     def existing(cls, project: str, stack: Path | None = None) -> Lab:
@@ -99,6 +102,13 @@ class Lab:
         if not plan_file.exists():
             raise LabError(f"no lab '{project}' here ({plan_file} is missing); run `galera-lab up` first")
         return cls(Plan.from_json(plan_file.read_text()), stack)
+
+    @property
+    def docker(self) -> docker.DockerClient:
+        """Engine client, made on first use so that preflight can report a missing engine first."""
+        if self._docker is None:
+            self._docker = docker.from_env(timeout=120)
+        return self._docker
 
     @property
     def secrets(self) -> dict[str, str]:
@@ -121,6 +131,7 @@ class Lab:
         """Bring every part up in order and wait until all of it is healthy."""
         for note in preflight.check(self.spec):
             say(note)
+        self.render()
         for role, choice in zip(("proxy tier", "application"), self.choices):
             say(f"{role}: {choice.kind} ({choice.reason})")
         if self.plan.app_kind == "chamilo":
@@ -274,6 +285,8 @@ class Lab:
 
     def down(self, volumes: bool = False, say: Say = _quiet) -> None:
         """Remove containers, networks and host links (and data volumes when asked)."""
+        if not (self.stack / "compose.yaml").exists():
+            self.render()  # a lab whose folder was deleted: compose still needs the file to find it
         try:
             self.compose.compose.down(remove_orphans=True, volumes=volumes, timeout=30, quiet=True)
         except DockerException as exc:
