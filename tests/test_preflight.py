@@ -14,6 +14,7 @@ import pytest
 from lab import preflight
 from lab.errors import PreflightError
 from lab.spec import load_spec
+from tests.docker_check import docker_skip_reason
 
 
 def run_cli(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -87,3 +88,19 @@ def test_port_in_use_is_found() -> None:
         port = s.getsockname()[1]
         assert preflight.port_free("127.0.0.1", port) is False
     assert preflight.port_free("127.0.0.1", port) is True
+
+
+@pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")
+def test_subnet_taken_by_another_docker_network() -> None:
+    import docker
+
+    cli = docker.from_env()
+    pool = docker.types.IPAMPool(subnet="198.18.60.0/24")
+    net = cli.networks.create("preflight-clash-test", ipam=docker.types.IPAMConfig(pool_configs=[pool]))
+    try:
+        spec = load_spec(None, [("project", "clash"), ("networks.backend.subnet", "198.18.60.0/24"),
+                                ("networks.frontend.subnet", "198.18.61.0/24"), ("keepalived.vip", "198.18.61.100")])
+        with pytest.raises(PreflightError, match="overlaps Docker network 'preflight-clash-test'"):
+            preflight.check_subnets(spec, cli)
+    finally:
+        net.remove()
