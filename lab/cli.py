@@ -35,6 +35,7 @@ SHORTCUTS = {  # flag → spec path, for the settings people change most
 
 def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spec", type=Path, help="topology file (default: ./lab.yaml when it exists)")
+    p.add_argument("--profile", help="a shipped profile under profiles/ applied before the spec, e.g. fast")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one spec value, e.g. --set keepalived.advert_interval=2")
     p.add_argument("--project", help="compose project name")
@@ -50,7 +51,7 @@ def spec_from(args: argparse.Namespace) -> LabSpec:
     path = args.spec or (Path("lab.yaml") if Path("lab.yaml").exists() else None)
     overrides = [parse_override(o) for o in args.overrides]
     overrides += [(dotted, getattr(args, flag)) for flag, dotted in SHORTCUTS.items() if getattr(args, flag) is not None]
-    return load_spec(path, overrides)
+    return load_spec(path, overrides, profile=args.profile)
 
 
 def _say_factory() -> Any:

@@ -9,6 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "compose" / "templates"
 IMAGES = ROOT / "compose" / "images"
 CHAMILO = ROOT / "chamilo"
+PROFILES = ROOT / "profiles"
 
 
 def stacks_home() -> Path:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lab.errors import SpecError
+from lab.paths import PROFILES
 
 IPv4Net = ipaddress.IPv4Network
 IPv4Addr = ipaddress.IPv4Address
@@ -322,27 +323,58 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
 
 
-def load_spec(path: Path | None = None, overrides: list[tuple[str, Any]] | None = None) -> LabSpec:
-    """Build the spec: defaults, then the YAML file (if any), then CLI overrides, then validate."""
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise SpecError(f"{path}: no such file; pass an existing lab.yaml or leave --spec out for the defaults")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(loaded, dict):
+        raise SpecError(f"{path}: the top level must be a mapping of sections (project, galera, proxy, …)")
+    return loaded
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge of spec layers: sections merge key by key, values of `top` win."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def profile_path(name: str) -> Path:
+    """A named profile shipped with the project (profiles/NAME.yaml), e.g. `fast`."""
+    path = PROFILES / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise SpecError(f"no profile '{name}'; known profiles: {known}")
+    return path
+
+
+def load_spec(path: Path | None = None, overrides: list[tuple[str, Any]] | None = None,
+              profile: str | None = None) -> LabSpec:
+    """Build the spec: defaults, a named profile, the YAML file, CLI overrides; then validate.
+
+    Provider options given by a later layer are merged into the earlier ones, so a lab.yaml
+    that sets one option keeps the profile's others.
+    """
     data: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        if not path.exists():
-            raise SpecError(f"{path}: no such file; pass an existing lab.yaml or leave --spec out for the defaults")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or exc.__class__.__name__
-            raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
-        if not isinstance(loaded, dict):
-            raise SpecError(f"{path}: the top level must be a mapping of sections (project, galera, proxy, …)")
-        data = loaded
-    for key, value in overrides or []:
-        set_path(data, key, value)
-        source = "command line" if path is None else f"{path} + command line"
+    sources = []
+    for layer in ([profile_path(profile)] if profile else []) + ([path] if path is not None else []):
+        data = _merge(data, _read_yaml(layer))
+        sources.append(str(layer))
+    if overrides:
+        for key, value in overrides:
+            set_path(data, key, value)
+        sources.append("command line")
+    source = " + ".join(sources) or "defaults"
+    if "galera" in data and "provider_options" in (data["galera"] or {}):
+        defaults = GaleraSpec.model_fields["provider_options"].default_factory()  # type: ignore[misc]
+        data["galera"]["provider_options"] = {**defaults, **(data["galera"]["provider_options"] or {})}
     try:
         return LabSpec.model_validate(data)
     except ValidationError as exc:

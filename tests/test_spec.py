@@ -92,3 +92,15 @@ def test_deadlines_follow_timers() -> None:
     slow = load_spec(None, [("keepalived.advert_interval", 3)])
     assert slow.vip_failover_deadline_s() > load_spec().vip_failover_deadline_s()
     assert load_spec(None, [("slo.vip_failover_s", 1.5)]).vip_failover_deadline_s() == 1.5
+
+
+def test_fast_profile_layers_under_the_spec(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text("galera:\n  provider_options:\n    gcache.size: 128M\n")
+    spec = load_spec(path, [("keepalived.advert_interval", 0.5)], profile="fast")
+    assert spec.keepalived.vrrp_version == 3 and spec.keepalived.advert_interval == 0.5
+    assert spec.galera.provider_options["evs.suspect_timeout"] == "PT2S"
+    assert spec.galera.provider_options["gcache.size"] == "128M"
+    assert spec.galera.suspect_timeout_s == 2.0
+    with pytest.raises(SpecError, match="known profiles: fast"):
+        load_spec(profile="nope")
