@@ -633,8 +633,9 @@ def held_reader(paths: Paths, node: str, causal_read_timeout_s: float, say: Say 
             except pymysql.MySQLError:
                 pass  # closing the session below releases the lock as well
             _close(hold)
+        _close(admin)
+        admin = _admin(paths, node)  # fresh: the old one may have died with the hold
         try:
-            admin.ping(reconnect=True)
             admin.query("SET GLOBAL wsrep_desync=OFF")
             admin.query(f"SET GLOBAL wsrep_provider_options='repl.causal_read_timeout={old_timeout}'")
         finally:
