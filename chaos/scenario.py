@@ -1,0 +1,386 @@
+"""Running a chaos scenario: the lab it runs on, its clients, its faults, its figures.
+
+`ChaosLab` owns the one lab of a chaos session (isolated project, subnets, VIP and ports so
+that it can run beside other labs) and can re-create it with different settings. `Scenario`
+is what a test uses: start the clients, inject faults (registered, so always healed), wait on
+real conditions, heal, wait until healthy, read the final tables, run the checkers, and keep
+verdicts and figures for the results file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pymysql
+
+from chaos import checkers, faults
+from chaos.history import FaultEvent, History, Op
+from chaos.report import ResultsFile
+from chaos.workloads import (AvailabilityProbe, Endpoint, HttpProbe, RoutingProbe, Sampler, Workload, Writer,
+                             ensure_tables, final_keys, running)
+from lab.errors import LabError
+from lab.paths import stack_dir
+from lab.runtime import Lab
+from lab.spec import LabSpec, load_spec
+
+PROJECT = "chaos-lab"
+BASE_OVERRIDES: list[tuple[str, Any]] = [
+    ("project", PROJECT),
+    ("networks.backend.subnet", "198.18.20.0/24"),
+    ("networks.frontend.subnet", "198.18.21.0/24"),
+    ("keepalived.vip", "198.18.21.100"),
+    ("keepalived.virtual_router_id", 71),
+    ("app.http_port", 18081),
+    ("proxy.kind", "haproxy"),
+    ("app.kind", "probe"),
+]
+
+
+def chaos_spec(extra: list[tuple[str, Any]] | None = None) -> LabSpec:
+    """The chaos lab's spec: its own project, subnets, VIP, router id and HTTP port."""
+    return load_spec(None, BASE_OVERRIDES + list(extra or []))
+
+
+def say(msg: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class ChaosLab:
+    """The session's lab; `use(extra)` re-creates it (down with volumes, render, up) when a
+    scenario needs other settings, e.g. galera.innodb_flush_log_at_trx_commit=0."""
+
+    def __init__(self, stack: Path | None = None):
+        self.stack = stack or stack_dir(PROJECT)
+        self.extra: list[tuple[str, Any]] = []
+        self.lab = Lab.create(chaos_spec(), self.stack)
+
+    @property
+    def spec(self) -> LabSpec:
+        return self.lab.spec
+
+    def ensure_up(self, timeout: float = 300.0) -> None:
+        """Heal leftovers and make sure the lab is whole and healthy (idempotent `up`)."""
+        errors = faults.heal_all()
+        if errors:
+            say(f"healing leftovers: {errors}")
+        removed = faults.sweep(self.lab)
+        if removed:
+            say(f"removed leftover chains {removed}")
+        started = time.monotonic()
+        self.lab.up(timeout=timeout)
+        ensure_tables(Endpoint.vip(self.lab))
+        if time.monotonic() - started > 5:
+            say(f"lab healthy again after {time.monotonic() - started:.1f} s")
+
+    def use(self, extra: list[tuple[str, Any]]) -> Lab:
+        """The lab with these extra settings, re-created from scratch when they differ."""
+        if list(extra) != self.extra:
+            say(f"re-creating {PROJECT} with {extra or 'the base settings'}")
+            faults.heal_all()
+            self.lab.down(volumes=True)
+            self.extra = list(extra)
+            self.lab = Lab.create(chaos_spec(self.extra), self.stack)
+        self.ensure_up()
+        return self.lab
+
+    def down(self) -> None:
+        faults.heal_all()
+        self.lab.down(volumes=True)
+
+
+def read_versions(lab: Lab) -> dict[str, str]:
+    """Versions of what runs, read from the running lab (not from what we meant to build)."""
+    out: dict[str, str] = {"proxy_tier": lab.plan.proxy_kind, "app": lab.plan.app_kind}
+    try:
+        with Endpoint.node(lab, lab.spec.node_names[0]).connect(timeout=5) as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT VERSION()")
+                out["mariadb"] = str(cur.fetchone()[0])
+                cur.execute("SHOW GLOBAL STATUS LIKE 'wsrep_provider_version'")
+                row = cur.fetchone()
+                out["galera"] = str(row[1]) if row else "unknown"
+    except pymysql.MySQLError as exc:
+        out["mariadb"] = f"unknown ({exc})"
+
+    def exec_first_line(service: str, cmd: list[str]) -> str:
+        try:
+            code, text = lab.docker.containers.get(lab.spec.container(service)).exec_run(cmd)
+        except (docker.errors.NotFound, docker.errors.APIError) as exc:
+            return f"unknown ({exc})"
+        lines = text.decode(errors="replace").strip().splitlines()
+        return lines[0] if lines else f"unknown (exit {code})"
+
+    proxy = lab.spec.proxy_names[0]
+    if lab.plan.proxy_kind == "haproxy":
+        out["haproxy"] = exec_first_line(proxy, ["haproxy", "-v"])
+    else:
+        out["proxysql"] = exec_first_line(proxy, ["proxysql", "--version"])
+    out["keepalived"] = exec_first_line(faults.sidecar_of(proxy), ["keepalived", "--version"])
+    return out
+
+
+def vip_on(lab: Lab, proxy: str) -> bool:
+    """Whether the VIP is on the proxy's interfaces, read with `ip addr` in its namespace from
+    the host (cheaper than docker exec, so it can be sampled every 100 ms)."""
+    try:
+        pid = faults.container_pid(lab, proxy)
+    except faults.FaultError:
+        return False
+    proc = subprocess.run(faults.nsenter(pid, "ip", "-o", "-4", "addr", "show"), capture_output=True, text=True,
+                          timeout=5)
+    return f" {lab.spec.keepalived.vip}/" in proc.stdout
+
+
+def vip_holders(lab: Lab) -> tuple[str, ...]:
+    return tuple(p for p in lab.spec.proxy_names if vip_on(lab, p))
+
+
+def first_ok_after(ops: list[Op], since: float) -> Op | None:
+    """First successful op starting at or after `since` (service back, as a client sees it)."""
+    return next((op for op in sorted(ops, key=lambda o: o.start) if op.start >= since and op.outcome == "ok"), None)
+
+
+class Scenario:
+    """One scenario's clients, faults, verdicts and figures (see the module docstring)."""
+
+    def __init__(self, chaos: ChaosLab, name: str):
+        self.chaos = chaos
+        self.name = name
+        self.history = History()
+        self.faults: list[faults.Fault] = []
+        self.extra_events: list[FaultEvent] = []
+        self.verdicts: dict[str, Any] = {}
+        self.figures: dict[str, Any] = {}
+        self.samplers: list[Sampler] = []
+        self.workloads: list[Workload] = []
+        self.started = time.time()
+
+    @property
+    def lab(self) -> Lab:
+        return self.chaos.lab
+
+    @property
+    def spec(self) -> LabSpec:
+        return self.chaos.lab.spec
+
+    # ---- clients ----
+
+    @contextmanager
+    def clients(self, writer: bool = True, avail: bool = True, http: bool = True, route: bool = False,
+                duration: float = 240.0) -> Iterator[Scenario]:
+        """Run the scenario's clients for the body of the `with` (bounded by `duration`)."""
+        lab = self.lab
+        ws: list[Workload] = []
+        if writer:
+            ws.append(Writer(lab, self.history, duration=duration))
+        if avail:
+            ws.append(AvailabilityProbe(lab, self.history, duration=duration))
+        if http:
+            ws.append(HttpProbe(lab, self.history, duration=duration))
+        if route:
+            ws.append(RoutingProbe(lab, self.history, lab.plan.proxy_kind, duration=duration))
+        self.workloads += ws
+        with running(*ws):
+            yield self
+        for w in ws:
+            if w.error is not None:
+                raise RuntimeError(f"workload {w.process} crashed: {w.error!r}") from w.error
+
+    def sample(self, fn: Callable[[], Any], interval: float = 0.2, name: str = "sampler",
+               duration: float = 300.0) -> Sampler:
+        """Start a poller of `fn`; stopped when the scenario finishes."""
+        s = Sampler(fn, interval=interval, duration=duration, name=name)
+        s.start()
+        self.samplers.append(s)
+        return s
+
+    def stop_samplers(self) -> None:
+        for s in self.samplers:
+            s.stop()
+
+    def ok_count(self, kind: str, since: float = 0.0) -> int:
+        return sum(1 for op in self.history.ops(kind) if op.outcome == "ok" and op.start >= since)
+
+    def wait_for_ok(self, kind: str, count: int = 10, since: float | None = None, timeout: float = 60.0) -> float:
+        """Wait until `count` ops of `kind` succeeded since `since` (a baseline, or service back)."""
+        t0 = time.time() if since is None else since
+        return self.wait(lambda: self.ok_count(kind, t0) >= count, f"{count} ok {kind} ops", timeout, interval=0.05)
+
+    # ---- faults ----
+
+    def inject(self, fault: faults.Fault) -> faults.Fault:
+        say(f"{self.name}: {fault.name} {fault.target}")
+        self.faults.append(fault)
+        fault.apply()
+        return fault
+
+    def heal(self, fault: faults.Fault) -> FaultEvent:
+        event = fault.heal()
+        say(f"{self.name}: healed {fault.name} {fault.target}")
+        return event
+
+    def fault_events(self) -> list[FaultEvent]:
+        return [f.event for f in self.faults if f.start is not None] + self.extra_events
+
+    # ---- waiting ----
+
+    def wait(self, condition: Callable[[], bool], what: str, timeout: float, interval: float = 0.2) -> float:
+        """Poll a real condition; return seconds waited; AssertionError naming it on timeout."""
+        started = time.monotonic()
+        while True:
+            try:
+                if condition():
+                    return time.monotonic() - started
+            except (pymysql.MySQLError, OSError, LabError, docker.errors.APIError):
+                pass
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(interval)
+
+    def wait_healthy(self, timeout: float = 180.0) -> float:
+        """Every node Synced in a Primary component of full size, proxies, VIP and app OK."""
+        return self.wait(lambda: self.lab.status().healthy, "the whole lab healthy", timeout, interval=0.5)
+
+    # ---- verdicts ----
+
+    def check_writes(self, allow_loss: bool = False) -> checkers.AcknowledgedWrites:
+        """Final tables on every node against the writer's history: lost, duplicates, convergence."""
+        rows = final_keys(self.lab)
+        acked = checkers.check_acknowledged_writes(self.history, {n: set(k) for n, k in rows.items()})
+        dups = checkers.check_no_duplicates(rows)
+        conv = checkers.check_convergence(rows)
+        self.verdicts.update(acknowledged_writes=acked, no_duplicates=dups, convergence=conv)
+        self.figures.update(writes_attempted=acked.attempted, writes_acknowledged=acked.acknowledged,
+                            writes_failed=acked.failed, writes_unknown=acked.unknown, writes_lost=len(acked.lost))
+        assert dups.ok, f"duplicate keys: {dups.duplicates}"
+        assert conv.ok, f"nodes diverge: missing {conv.missing_by_node}"
+        if not allow_loss:
+            assert acked.ok, f"acknowledged writes lost: {len(acked.lost)} (e.g. {list(acked.lost.items())[:3]}); " \
+                             f"failed yet present: {acked.failed_present[:3]}"
+        assert acked.acknowledged > 0, "the writer got no write acknowledged at all"
+        return acked
+
+    def check_downtime(self, kind: str, deadline_s: float | None, figure: str | None = None,
+                       since: float | None = None) -> checkers.Downtime:
+        """Longest failing window of `kind` probes (from `since`), within the deadline if given."""
+        d = checkers.downtime(self.history.ops(kind), window_start=since)
+        self.verdicts[f"{kind}_downtime"] = d
+        if figure:
+            self.figures[figure] = round(d.longest_ms, 1)
+        if kind == "write":
+            writes = self.history.ops("write")
+            first = writes[0].start if writes else self.started
+            gap = longest_ack_gap(writes, since if since is not None else first)
+            self.figures["write_ack_gap_ms"] = round(gap * 1000, 1)
+            if deadline_s is not None:
+                assert gap <= deadline_s, f"no write acknowledged for {gap:.1f} s (deadline {deadline_s:.1f} s)"
+        assert d.probes > 0, f"no {kind} probe ran"
+        assert d.ok, f"{kind} still failing at the end: {d.windows[-1] if d.windows else '?'}"
+        if deadline_s is not None:
+            assert d.longest_ms <= deadline_s * 1000, \
+                f"{kind} downtime {d.longest_ms:.0f} ms exceeds the deadline {deadline_s:.1f} s"
+        return d
+
+    def figure(self, **values: Any) -> None:
+        self.figures.update(values)
+
+    def finish(self) -> None:
+        """Stop whatever still runs (also after a failed assertion)."""
+        for w in self.workloads:
+            w.stop()
+        self.stop_samplers()
+
+    def record(self, results: ResultsFile, outcome: str, history_dir: Path | None = None) -> None:
+        self.figures.setdefault("duration_s", round(time.time() - self.started, 1))
+        results.add_scenario(self.name, outcome, self.verdicts, self.figures, self.fault_events(), self.history)
+        if history_dir is not None and len(self.history):
+            history_dir.mkdir(parents=True, exist_ok=True)
+            (history_dir / f"{self.name}.json").write_text(json.dumps(self.history.to_json()))
+
+
+# ---- small readings shared by the scenarios --------------------------------------------------
+
+
+def summary(lab: Lab, node: str) -> dict[str, Any]:
+    from chaos.workloads import node_summary
+    return node_summary(lab, node)
+
+
+def sizes(lab: Lab, nodes: list[str]) -> dict[str, int]:
+    """wsrep_cluster_size as each node sees it (0 when unreachable)."""
+    return {n: summary(lab, n)["size"] for n in nodes}
+
+
+def rejoined(lab: Lab, node: str) -> bool:
+    """`node` is back: Synced in a Primary component AND every other node counts it again.
+
+    The others' view matters: a paused node, once thawed, still reports its stale "Synced,
+    size 3" for a moment before it learns it was evicted."""
+    full = lab.spec.galera.nodes
+    if not synced_in_full_cluster(lab, node):
+        return False
+    return all(summary(lab, n)["size"] == full for n in lab.spec.node_names if n != node)
+
+
+def longest_ack_gap(ops: list[Op], since: float) -> float:
+    """Longest time (s) without an acknowledged op, measured between completions from `since`.
+
+    Why beside `checkers.downtime`: a write that stalls (commit held while Galera evicts a
+    node) and then succeeds ends a failure window at its start, yet the client waited until
+    its end; what a user of the writer feels is the gap between acknowledgements."""
+    ends = sorted(op.end for op in ops if op.outcome == "ok" and op.end >= since)
+    if not ends:
+        return float("inf")
+    points = [since, *ends]
+    return max(b - a for a, b in zip(points, points[1:])) if len(points) > 1 else 0.0
+
+
+def synced_in_full_cluster(lab: Lab, node: str) -> bool:
+    s = summary(lab, node)
+    return s["state"] == "Synced" and s["status"] == "Primary" and s["size"] == lab.spec.galera.nodes
+
+
+def backend_status(lab: Lab, node: str) -> dict[str, set[str]]:
+    """How every running proxy sees `node`: proxy → set of statuses over its listeners/hostgroups."""
+    out = {}
+    for p in lab.spec.proxy_names:
+        st = lab.probe.proxy(p)
+        if st.container == "running":
+            out[p] = {b["status"] for b in st.backends if b["name"] == node}
+    return out
+
+
+def state_path(samples: list[tuple[float, Any]]) -> list[str]:
+    """Distinct consecutive states from a sampler (e.g. unreachable → Joined → Synced)."""
+    path: list[str] = []
+    for _, value in samples:
+        text = str(value)
+        text = "unreachable" if text.startswith("unreachable") or text.startswith("error") else text
+        if not path or path[-1] != text:
+            path.append(text)
+    return path
+
+
+NO_START_POSITION = "initial position: 00000000-0000-0000-0000-000000000000:-1"
+"""What a joiner logs when it starts without its recovered position (then it needs a full SST)."""
+
+
+def node_log(lab: Lab, node: str, since: float) -> str:
+    c = lab.docker.containers.get(lab.spec.container(node))
+    return c.logs(since=int(since) - 1, stdout=True, stderr=True).decode(errors="replace")
+
+
+def state_transfer_in_log(text: str) -> str:
+    """How a joiner got its state, from its log: SST (full copy), IST (missing writesets) or none."""
+    if "SST received" in text or "SST succeeded" in text:
+        return "SST"
+    if "IST received" in text or "Receiving IST" in text:
+        return "IST"
+    return "none"
