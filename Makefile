@@ -6,7 +6,7 @@ LAB     = $(BIN)/galera-lab
 SPEC   ?=
 SPEC_ARG = $(if $(SPEC),--spec $(SPEC),)
 
-.PHONY: help venv lab-up lab-down lab-status images generate test unit e2e chaos stale-reads report bench clean
+.PHONY: help venv host-deps lab-up lab-down lab-status images generate test unit e2e chaos stale-reads report bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,7 +19,16 @@ $(BIN)/galera-lab: pyproject.toml
 
 venv: $(BIN)/galera-lab ## create .venv and install the project
 
-lab-up: venv ## build images if needed, start the lab, wait until healthy
+host-deps: ## install missing host tools from Debian (debootstrap, iproute2, nsenter) when root
+	@missing=""; \
+	for t in debootstrap:debootstrap ip:iproute2 nsenter:util-linux iptables:iptables; do \
+	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else echo "missing host tools:$$missing (install them, then run make lab-up again)"; exit 1; fi; fi
+
+lab-up: venv host-deps ## build images if needed, start the lab, wait until healthy
 	$(LAB) up $(SPEC_ARG)
 
 lab-down: venv ## stop and remove the lab (data kept; VOLUMES=1 removes data too)
@@ -37,10 +46,10 @@ generate: venv ## render the stack folder without starting anything
 unit: venv ## fast tests, no Docker
 	$(BIN)/pytest -q -m "not e2e and not chaos"
 
-test: venv ## unit tests + the end-to-end lab test
+test: venv host-deps ## unit tests + the end-to-end lab test
 	$(BIN)/pytest -q -m "not chaos"
 
-chaos: venv ## the chaos catalog against a real lab
+chaos: venv host-deps ## the chaos catalog against a real lab
 	$(BIN)/pytest -q -m chaos chaos/
 
 stale-reads: venv ## stale reads by wsrep_sync_wait against the running lab
