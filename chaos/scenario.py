@@ -258,7 +258,8 @@ class Scenario:
         conv = checkers.check_convergence(rows)
         self.verdicts.update(acknowledged_writes=acked, no_duplicates=dups, convergence=conv)
         self.figures.update(writes_attempted=acked.attempted, writes_acknowledged=acked.acknowledged,
-                            writes_failed=acked.failed, writes_unknown=acked.unknown, writes_lost=len(acked.lost))
+                            writes_failed=acked.failed, writes_unknown=acked.unknown,
+                            writes_unknown_present=acked.unknown_present, writes_lost=len(acked.lost))
         assert dups.ok, f"duplicate keys: {dups.duplicates}"
         assert conv.ok, f"nodes diverge: missing {conv.missing_by_node}"
         if not allow_loss:

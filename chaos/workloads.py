@@ -51,18 +51,26 @@ CLIENT_ERRORS_FROM = 2000
 """MySQL error numbers from 2000 up are client-side (lost connection, timeout, can't connect);
 below are errors the server returned for the statement, which it therefore rolled back."""
 
+INDETERMINATE_SERVER_ERRORS = frozenset({1180, 1317})
+"""Server errors that do not prove a rollback. 1180 (error during COMMIT): Galera reports it
+when the node loses the Primary component while replicating, after the writeset may already
+have been ordered, and the row can then be found on every node (seen in the isolate scenario).
+1317 (query interrupted) can also strike during commit."""
+
 
 def classify_statement_error(exc: BaseException) -> Outcome:
     """Outcome of an autocommit write whose statement raised, once the statement may have been sent.
 
-    The server answering with an error means it rolled the statement back: fail. A lost
+    The server answering with an error means it rolled the statement back: fail (except the
+    commit-phase errors in INDETERMINATE_SERVER_ERRORS). A lost
     connection or a timeout after sending leaves it open whether the commit happened: unknown.
     `InterfaceError` is raised before anything is sent (the connection was already closed): fail.
     """
     if isinstance(exc, pymysql.err.InterfaceError):
         return "fail"
     if isinstance(exc, pymysql.MySQLError) and exc.args and isinstance(exc.args[0], int):
-        return "fail" if 0 < exc.args[0] < CLIENT_ERRORS_FROM else "unknown"
+        code = exc.args[0]
+        return "fail" if 0 < code < CLIENT_ERRORS_FROM and code not in INDETERMINATE_SERVER_ERRORS else "unknown"
     return "unknown"
 
 

@@ -208,6 +208,7 @@ def test_heal_all_reports_errors_and_goes_on() -> None:
     (pymysql.err.OperationalError(1047, "WSREP has not yet prepared node for application use"), "fail"),
     (pymysql.err.OperationalError(1213, "Deadlock found"), "fail"),
     (pymysql.err.IntegrityError(1062, "Duplicate entry"), "fail"),
+    (pymysql.err.OperationalError(1180, "Error while appending streaming replication fragment"), "unknown"),
     (pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"), "unknown"),
     (pymysql.err.OperationalError(2006, "MySQL server has gone away"), "unknown"),
     (pymysql.err.InterfaceError(0, ""), "fail"),

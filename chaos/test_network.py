@@ -1,0 +1,152 @@
+"""Network faults (iptables/tc in the containers' namespaces): isolate one node, isolate every
+node (no majority anywhere), packet loss, added latency."""
+
+from __future__ import annotations
+
+import time
+
+import pymysql
+import pytest
+
+from chaos import faults
+from chaos.checkers import time_to_event
+from chaos.faults import FaultUnsupported, Isolate, Latency, PacketLoss, Partition, resolve_target
+from chaos.scenario import Scenario, backend_status, rejoined, say, summary, synced_in_full_cluster
+from chaos.workloads import WRITES_TABLE, Endpoint, error_text
+
+pytestmark = pytest.mark.chaos
+
+
+def refuses_queries(lab, node: str) -> str | None:
+    """The error a node answers a read and a write with, or None when it serves them."""
+    try:
+        with Endpoint.node(lab, node).connect(timeout=2) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM {WRITES_TABLE}")
+            cur.execute(f"INSERT INTO {WRITES_TABLE} (k, node) VALUES (UUID(), @@wsrep_node_name)")
+    except pymysql.MySQLError as exc:
+        return error_text(exc)
+    return None
+
+
+def test_isolate_one_node(scenario: Scenario) -> None:
+    """Cut the writer off from its peers: it leaves the Primary component and refuses queries,
+    the proxies take it out, the majority goes on; after the heal it rejoins."""
+    lab, spec = scenario.lab, scenario.spec
+    target = resolve_target("writer", lab.status())
+    others = [n for n in spec.node_names if n != target]
+    with scenario.clients():
+        scenario.wait_for_ok("write", 20)
+        status_of = scenario.sample(lambda: summary(lab, target)["status"], 0.2, "target-status")
+        cut = scenario.inject(Isolate(lab, target))
+        t0 = cut.event.start
+        scenario.wait(lambda: summary(lab, target)["status"] != "Primary"
+                      and all(summary(lab, n)["size"] == len(others) for n in others),
+                      f"{target} out of the Primary component", spec.evict_deadline_s())
+        leave = time_to_event(status_of.snapshot(), t0, lambda v: v not in ("Primary", "-"))
+        refused = refuses_queries(lab, target)
+        scenario.wait(lambda: all("UP" not in s for s in backend_status(lab, target).values()),
+                      f"proxies taking {target} out", 15)
+        takeout = time.time() - t0
+        scenario.wait(lambda: any(op.outcome == "ok" and op.node in others and op.start >= t0
+                                  for op in scenario.history.ops("write")),
+                      "writes on the majority", spec.write_downtime_deadline_s() + 10)
+        scenario.wait_for_ok("write", 20, since=time.time())
+        scenario.heal(cut)
+        rejoin = scenario.wait(lambda: rejoined(lab, target), f"{target} back in the cluster",
+                               spec.rejoin_deadline_s())
+        scenario.wait_healthy()
+        scenario.wait_for_ok("write", 10, since=time.time())
+    scenario.stop_samplers()
+    scenario.figure(target=target, evict_s=None if leave is None else round(leave, 2),
+                    proxies_out_s=round(takeout, 2), refused_with=refused, rejoin_s=round(rejoin, 2))
+    scenario.check_writes()
+    scenario.check_downtime("write", spec.write_downtime_deadline_s(), "downtime_ms", since=t0 - 1)
+    assert refused is not None, f"{target} served queries outside the Primary component"
+    assert leave is not None and leave <= spec.evict_deadline_s()
+
+
+def test_isolate_two_of_three(scenario: Scenario) -> None:
+    """Every node alone (two isolated, so the third has no majority either): no Primary
+    component anywhere, writes refused everywhere, no split brain; then recovery.
+
+    After the heal Galera merges the singletons back; as every member of the last Primary
+    component is back, it restores the Primary component by itself. If it did not within the
+    rejoin deadline, `up` (which stops and recovers from the most advanced node) would, and
+    the figures say which happened (`recovered_by`).
+    """
+    lab, spec = scenario.lab, scenario.spec
+    nodes = spec.node_names
+    with scenario.clients():
+        scenario.wait_for_ok("write", 20)
+        primaries = scenario.sample(lambda: [n for n in nodes if summary(lab, n)["status"] == "Primary"], 0.2,
+                                    "primaries")
+        cut = scenario.inject(Partition(lab, [[n] for n in nodes]))
+        t0 = cut.event.start
+        no_primary = scenario.wait(lambda: all(summary(lab, n)["status"] not in ("Primary",) for n in nodes),
+                                   "no Primary component anywhere", spec.evict_deadline_s())
+        t_none = time.time()
+        refused = {n: refuses_queries(lab, n) for n in nodes}
+        # hold the partition until the clients have seen it refuse for a while (real evidence)
+        scenario.wait(lambda: sum(1 for op in scenario.history.ops("write")
+                                  if op.start >= t_none and op.outcome != "ok") >= 20,
+                      "20 refused writes during the partition", 30)
+        still_none = [n for n in nodes if summary(lab, n)["status"] == "Primary"]
+        scenario.heal(cut)
+        t_heal = time.time()
+        recovered_by = "itself"
+        try:
+            scenario.wait(lambda: all(synced_in_full_cluster(lab, n) for n in nodes),
+                          "a Primary component of all nodes again", 60)
+        except AssertionError:
+            recovered_by = "galera-lab up"
+            say("the cluster did not re-form by itself; recovering with `up`")
+            scenario.chaos.lab.up()
+        recovery = time.time() - t_heal
+        scenario.wait_healthy()
+        scenario.wait_for_ok("write", 10, since=time.time())
+    scenario.stop_samplers()
+    acked_in_partition = [op for op in scenario.history.ops("write")
+                          if op.outcome == "ok" and op.start >= t_none and op.end <= t_heal]
+    max_primaries = max((len(v) for at, v in primaries.snapshot() if isinstance(v, list) and t_none <= at <= t_heal),
+                        default=0)
+    scenario.figure(evict_s=round(no_primary, 2), refused_with=refused, recovered_by=recovered_by,
+                    rejoin_s=round(recovery, 2), writes_acked_without_primary=len(acked_in_partition))
+    scenario.check_writes()
+    scenario.check_downtime("write", None, "downtime_ms", since=t0 - 1)
+    assert all(refused.values()), f"a node served queries without a Primary component: {refused}"
+    assert not still_none and max_primaries == 0, "a Primary component survived the partition"
+    assert not acked_in_partition, f"{len(acked_in_partition)} writes acknowledged with no Primary component"
+
+
+def test_packet_loss(scenario: Scenario) -> None:
+    """30 % loss between a reader and its peers: replication copes, writes go on, nothing lost."""
+    lab, spec = scenario.lab, scenario.spec
+    target = resolve_target("reader", lab.status())
+    with scenario.clients(http=False):
+        scenario.wait_for_ok("write", 20)
+        loss = scenario.inject(PacketLoss(lab, target, 0.3))
+        scenario.wait_for_ok("write", 60, since=loss.event.start, timeout=90)
+        scenario.heal(loss)
+        scenario.wait_healthy()
+        scenario.wait_for_ok("write", 10, since=time.time())
+    scenario.figure(target=target, loss=0.3)
+    scenario.check_writes()
+    scenario.check_downtime("write", spec.write_downtime_deadline_s(), "downtime_ms")
+
+
+def test_latency(scenario: Scenario) -> None:
+    """200 ms on a reader's backend link (tc netem): commits slow down, nothing is lost."""
+    lab = scenario.lab
+    target = resolve_target("reader", lab.status())
+    with scenario.clients(http=False, avail=False):
+        scenario.wait_for_ok("write", 10)
+        try:
+            delay = scenario.inject(Latency(lab, target, 200))
+        except FaultUnsupported as exc:
+            faults.heal_all()
+            pytest.skip(str(exc))
+        scenario.wait_for_ok("write", 20, since=delay.event.start, timeout=90)
+        scenario.heal(delay)
+        scenario.wait_healthy()
+    scenario.figure(target=target, delay_ms=200)
+    scenario.check_writes()
