@@ -228,3 +228,24 @@ def test_event_timestamps_are_wall_clock() -> None:
     with Recorder(FakeLab(), "t") as f:
         pass
     assert abs(f.event.start - time.time()) < 5
+
+
+def test_report_command_uses_latest_results(tmp_path) -> None:
+    from chaos.history import FaultEvent, History, Op
+    from chaos.report import ResultsFile
+    from chaos.report_cli import report_command
+    from lab.errors import LabError
+
+    with pytest.raises(LabError, match="no chaos results"):
+        report_command(None, tmp_path)
+    h = History([Op("avail", "connect", None, None, 1.0, 1.1, "ok"), Op("avail", "connect", None, None, 2.0, 3.0, "fail"),
+                 Op("avail", "connect", None, None, 3.0, 3.1, "ok")])
+    for run in ("20260101-000000", "20260102-000000"):
+        r = ResultsFile(run_id=run, started=1.0, spec={"tier": "haproxy"}, versions={"mariadb": "10.11"})
+        r.add_scenario("kill_writer", "pass", figures={"downtime_ms": 1000.0},
+                       faults=[FaultEvent("kill", "node1", 1.5, 2.5)], history=h)
+        r.save(tmp_path / "results" / run / "results.json")
+    md = report_command(None, tmp_path)
+    assert md == tmp_path / "results" / "20260102-000000" / "report.md"
+    assert "kill_writer" in md.read_text() and list(md.parent.glob("*.png"))
+    assert report_command(tmp_path / "results" / "20260101-000000", tmp_path).parent.name == "20260101-000000"
