@@ -27,7 +27,8 @@ from chaos.workloads import (AvailabilityProbe, Endpoint, HttpProbe, RoutingProb
                              ensure_tables, final_keys, running)
 from lab.errors import LabError
 from lab.paths import stack_dir
-from lab.runtime import Lab
+from lab.plan import resolve
+from lab.runtime import Lab, leftover_resources
 from lab.spec import LabSpec, load_spec
 
 PROJECT = "chaos-lab"
@@ -59,7 +60,21 @@ class ChaosLab:
     def __init__(self, stack: Path | None = None):
         self.stack = stack or stack_dir(PROJECT)
         self.extra: list[tuple[str, Any]] = []
+        self._drop_stale(chaos_spec())
         self.lab = Lab.create(chaos_spec(), self.stack)
+
+    def _drop_stale(self, spec: LabSpec) -> None:
+        """A lab of this project left with other settings (an interrupted variant run) is
+        removed first: `up` would keep its running containers and their old config."""
+        if not (self.stack / "plan.json").exists():
+            return
+        try:
+            old = Lab.existing(PROJECT, self.stack)
+        except (LabError, ValueError, KeyError):
+            return
+        if old.plan.to_json() != resolve(spec)[0].to_json() and any(leftover_resources(old.spec).values()):
+            say(f"{PROJECT} is up with other settings: removing it first")
+            old.down(volumes=True)
 
     @property
     def spec(self) -> LabSpec:
