@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lab import chamilo, images, preflight
+from lab import chamilo, images, preflight, stale_cli
 from lab.errors import LabError
 from lab.paths import CHAMILO
 from lab.plan import image_defs, resolve
@@ -161,7 +161,9 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="galera-lab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="galera-lab",
+        description="Generate, start and break a MariaDB Galera HA stack for Chamilo on one machine.")
     sub = parser.add_subparsers(dest="command", required=True)
     commands = {
         "generate": (cmd_generate, "render the stack folder from the spec (nothing starts)"),
@@ -180,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "images":
             p.add_argument("--list", dest="list_only", action="store_true", help="only list, build nothing")
+    stale_cli.add_parser(sub, _spec_args)
     return parser
 
 
