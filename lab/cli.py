@@ -14,7 +14,7 @@ from rich.table import Table
 
 from lab import chamilo, images, preflight, stale_cli
 from lab.errors import LabError
-from lab.paths import CHAMILO
+from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs, resolve
 from lab.runtime import Lab
 from lab.spec import LabSpec, load_spec, parse_override
@@ -160,6 +160,15 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from chaos.report_cli import report_command
+
+    spec = spec_from(args)
+    markdown = report_command(args.results, stack_dir(spec.project))
+    console.print(f"report: {markdown}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="galera-lab",
@@ -171,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         "down": (cmd_down, "stop and remove the lab's containers, networks and host links"),
         "status": (cmd_status, "health of every part (table, or --json)"),
         "images": (cmd_images, "build missing images offline and list them"),
+        "report": (cmd_report, "Markdown + PNG report of a results file (default: the latest run)"),
     }
     for name, (func, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text)
@@ -182,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "images":
             p.add_argument("--list", dest="list_only", action="store_true", help="only list, build nothing")
+        if name == "report":
+            p.add_argument("results", nargs="?", type=Path, help="results.json or its run folder")
     stale_cli.add_parser(sub, _spec_args)
     return parser
 
