@@ -11,7 +11,6 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -34,8 +33,8 @@ BENCH_OVERRIDES: list[tuple[str, Any]] = [
 ]
 
 
-def bench_spec(extra: list[tuple[str, Any]] | None = None) -> LabSpec:
-    return load_spec(None, BENCH_OVERRIDES + (extra or []))
+def bench_spec(extra: list[tuple[str, Any]] | None = None, profile: str | None = None) -> LabSpec:
+    return load_spec(None, BENCH_OVERRIDES + (extra or []), profile=profile)
 
 
 def remove_images(spec: LabSpec, plan_proxy: str, plan_app: str) -> None:
@@ -65,39 +64,166 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
     return {"n": len(values), "min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
-def lab_figures(cold: bool) -> dict[str, Any]:
-    """Cold and warm `up` to all-healthy, and the healthy lab's memory."""
-    spec = bench_spec()
-    lab = Lab.create(spec, stack_dir(spec.project))
+def lab_figures(lab: Lab, cold: bool) -> dict[str, Any]:
+    """Cold and warm `up` to all-healthy, and the healthy lab's memory; leaves the lab up."""
     out: dict[str, Any] = {}
     lab.down(volumes=True)
     if cold:
-        remove_images(spec, lab.plan.proxy_kind, lab.plan.app_kind)
+        remove_images(lab.spec, lab.plan.proxy_kind, lab.plan.app_kind)
         out["cold_up_s"] = timed(lab.up)
         lab.down(volumes=True)
     out["warm_up_s"] = timed(lab.up)
-    time.sleep(5)  # let the health checks and first connections settle before reading memory
+    time.sleep(5)  # memory after the first health checks and connections, not mid-start
     out["memory_mib"] = lab_memory_mib(lab)
-    lab.down(volumes=True)
     return out
+
+
+def stale_figures(lab: Lab) -> dict[str, Any]:
+    """Probe throughput through the VIP at wsrep_sync_wait=0, and a full default study's time."""
+    from chaos import stale_reads
+
+    return {"throughput": stale_reads.throughput_bench(lab, seconds=10),
+            "full_study": stale_reads.full_study_time(lab)}
+
+
+def _wait(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> float | None:
+    """Seconds until `condition` holds (polled), or None at the timeout."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if condition():
+            return time.monotonic() - t0
+        time.sleep(interval)
+    return None
+
+
+def _one_proxy_failover(lab: Lab, how: str) -> dict[str, float | None]:
+    """Kill or stop the VIP holder under the availability probe; VIP move and SQL downtime."""
+    from chaos.checkers import downtime
+    from chaos.faults import Kill, Stop, resolve_target
+    from chaos.history import History
+    from chaos.workloads import AvailabilityProbe, running
+
+    status = lab.status()
+    holder, standby = resolve_target("vip-holder", status), resolve_target("standby-proxy", status)
+    history = History()
+    probe = AvailabilityProbe(lab, history, duration=60)
+    with running(probe):
+        _wait(lambda: sum(op.outcome == "ok" for op in history.ops("connect")) >= 10, 20)
+        fault = Kill(lab, holder) if how == "sigkill" else Stop(lab, holder)
+        fault.apply()
+        t0 = fault.event.start
+        moved = _wait(lambda: lab.probe.vip_holder_of(standby), 30)
+        vip_move = None if moved is None else time.time() - t0  # from the fault, not from kill's return
+        _wait(lambda: sum(op.outcome == "ok" and op.start > t0 for op in history.ops("connect")) >= 10, 30)
+    fault.heal()
+    lab.up()  # healthy again before the next repetition
+    down = downtime(history.ops("connect"), window_start=t0 - 1)
+    return {"vip_move_s": vip_move, "sql_downtime_s": down.longest_ms / 1000}
+
+
+def _one_writer_kill(lab: Lab) -> dict[str, float | None]:
+    """SIGKILL the writer under a writer workload; longest gap between acknowledged writes."""
+    from chaos.faults import Kill, resolve_target
+    from chaos.history import History
+    from chaos.scenario import longest_ack_gap
+    from chaos.workloads import Endpoint, Writer, ensure_tables, running
+
+    ensure_tables(Endpoint.vip(lab))
+    writer_node = resolve_target("writer", lab.status())
+    history = History()
+    writer = Writer(lab, history, duration=120)
+    with running(writer):
+        _wait(lambda: sum(op.outcome == "ok" for op in history.ops("write")) >= 10, 20)
+        fault = Kill(lab, writer_node)
+        fault.apply()
+        t0 = fault.event.start
+        _wait(lambda: sum(op.outcome == "ok" and op.start > t0 for op in history.ops("write")) >= 20, 90)
+    fault.heal()
+    lab.up()
+    return {"write_downtime_s": longest_ack_gap(history.ops("write"), t0)}
+
+
+def failover_figures(lab: Lab, reps: int) -> dict[str, Any]:
+    """Each fault `reps` times on the running lab: min, median and max of each figure."""
+    runs: dict[str, list[dict[str, float | None]]] = {
+        "proxy_sigkill": [_one_proxy_failover(lab, "sigkill") for _ in range(reps)],
+        "proxy_sigterm": [_one_proxy_failover(lab, "sigterm") for _ in range(reps)],
+        "writer_kill": [_one_writer_kill(lab) for _ in range(reps)],
+    }
+    out: dict[str, Any] = {"advert_interval": lab.spec.keepalived.advert_interval,
+                           "vrrp_version": lab.spec.keepalived.vrrp_version,
+                           "vip_deadline_s": lab.spec.vip_failover_deadline_s()}
+    for fault, samples in runs.items():
+        keys = samples[0].keys()
+        out[fault] = {k: summary([v for s in samples if (v := s[k]) is not None]) for k in keys}
+    return out
+
+
+def print_failover(figures: dict[str, Any]) -> None:
+    for profile, f in figures.items():
+        target = 3 * f["advert_interval"] + 0.5
+        print(f"== failover, {profile} profile (VRRPv{f['vrrp_version']}, advert {f['advert_interval']} s; "
+              f"VIP-move target 3 x advert + 0.5 = {target:.2f} s)")
+        for fault, metrics in f.items():
+            if not isinstance(metrics, dict):
+                continue
+            for metric, st in metrics.items():
+                if st.get("n"):
+                    print(f"  {fault:14s} {metric:17s} min {st['min']:6.2f}  median {st['median']:6.2f}  "
+                          f"max {st['max']:6.2f} s  (n={st['n']})")
+
+
+def print_figures(results: dict[str, Any]) -> None:
+    figures = results.get("lab", {})
+    if "cold_up_s" in figures:
+        print(f"cold up (no images):    {figures['cold_up_s']:7.1f} s")
+    if "warm_up_s" in figures:
+        print(f"warm up (images built): {figures['warm_up_s']:7.1f} s   (target <= 60 s)")
+        print(f"memory once healthy:    {figures['memory_mib']:7.0f} MiB (target <= 1536 MiB)")
+    if "stale" in results:
+        tp = results["stale"]["throughput"]
+        print(f"write-then-read pairs through the VIP (wsrep_sync_wait=0): {tp['pairs_per_s']:.0f}/s "
+              f"(target >= 1000; {tp['workers']} workers in {tp['processes']} processes, "
+              f"read p99 {tp['latency_ms']['p99']:.1f} ms)")
+        fs = results["stale"]["full_study"]
+        print(f"full default stale-read study: {fs['seconds']:.0f} s ({fs['cells']} cells, {fs['probes']} probes)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
     parser.add_argument("--no-cold", action="store_true", help="skip the cold start (it deletes and rebuilds the images)")
+    parser.add_argument("--only", choices=["lab", "stale", "failover"], action="append",
+                        help="run only these sections (default: all)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions of each fault (default 5)")
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"started": time.time(), "spec": bench_spec().model_dump(mode="json")}
-    print("== lab: time to all-healthy and memory (targets: warm <= 60 s, memory <= 1536 MiB)")
-    figures = lab_figures(cold=not args.no_cold)
-    results["lab"] = figures
-    if "cold_up_s" in figures:
-        print(f"cold up (no images):   {figures['cold_up_s']:7.1f} s")
-    print(f"warm up (images built): {figures['warm_up_s']:7.1f} s")
-    print(f"memory once healthy:    {figures['memory_mib']:7.0f} MiB")
-    out = stack_dir("bench-lab") / "results" / "bench.json"
+    sections = set(args.only or ["lab", "stale", "failover"])
+    spec = bench_spec()
+    lab = Lab.create(spec, stack_dir(spec.project))
+    results: dict[str, Any] = {"started": time.time(), "spec": spec.model_dump(mode="json")}
+    try:
+        if "lab" in sections:
+            results["lab"] = lab_figures(lab, cold=not args.no_cold)
+        else:
+            lab.up()
+        if "stale" in sections:
+            results["stale"] = stale_figures(lab)
+        if "failover" in sections:
+            results["failover"] = {"default": failover_figures(lab, args.reps)}
+            lab.down(volumes=True)
+            lab = Lab.create(bench_spec(profile="fast"), stack_dir(spec.project))
+            lab.up()
+            results["failover"]["fast"] = failover_figures(lab, args.reps)
+    finally:
+        lab.down(volumes=True)
+    print_figures(results)
+    if "failover" in results:
+        print_failover(results["failover"])
+    out = stack_dir(spec.project) / "results" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"figures saved to {out}")
