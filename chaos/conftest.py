@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +43,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if not getattr(config.option, "xmlpath", None) and _is_chaos_run(config):
         run_dir.mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(run_dir / "junit.xml")
+    if _is_chaos_run(config) and threading.current_thread() is threading.main_thread():
+        # a CI cancel (SIGTERM) unwinds like Ctrl-C, so fixtures heal the faults and remove the lab
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _is_chaos_run(config: pytest.Config) -> bool:

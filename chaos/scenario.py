@@ -285,16 +285,25 @@ class Scenario:
 
     def check_downtime(self, kind: str, deadline_s: float | None, figure: str | None = None,
                        since: float | None = None) -> checkers.Downtime:
-        """Longest failing window of `kind` probes (from `since`), within the deadline if given."""
+        """Longest failing window of `kind` probes (from `since`), within the deadline if given.
+
+        For writes, `figure` gets the longest span without an acknowledged write (see
+        `longest_ack_gap`) and `write_fail_window_ms` the checker's failing window."""
         d = checkers.downtime(self.history.ops(kind), window_start=since)
         self.verdicts[f"{kind}_downtime"] = d
         if figure:
             self.figures[figure] = round(d.longest_ms, 1)
         if kind == "write":
+            # what a writer feels: the longest span without an acknowledgement (a stalled commit
+            # that ends ok closes the checker's failure window at its start, not its end)
             writes = self.history.ops("write")
             first = writes[0].start if writes else self.started
             gap = longest_ack_gap(writes, since if since is not None else first)
-            self.figures["write_ack_gap_ms"] = round(gap * 1000, 1)
+            self.figures["write_fail_window_ms"] = round(d.longest_ms, 1)
+            if figure:
+                self.figures[figure] = round(gap * 1000, 1)
+            else:
+                self.figures["write_ack_gap_ms"] = round(gap * 1000, 1)
             if deadline_s is not None:
                 assert gap <= deadline_s, f"no write acknowledged for {gap:.1f} s (deadline {deadline_s:.1f} s)"
         assert d.probes > 0, f"no {kind} probe ran"
