@@ -306,6 +306,11 @@ class Scenario:
                 self.figures["write_ack_gap_ms"] = round(gap * 1000, 1)
             if deadline_s is not None:
                 assert gap <= deadline_s, f"no write acknowledged for {gap:.1f} s (deadline {deadline_s:.1f} s)"
+        else:
+            ops = self.history.ops(kind)
+            first = ops[0].start if ops else self.started
+            self.figures[f"{kind}_ack_gap_ms"] = round(longest_ack_gap(ops, since if since is not None else first)
+                                                       * 1000, 1)
         assert d.probes > 0, f"no {kind} probe ran"
         assert d.ok, f"{kind} still failing at the end: {d.windows[-1] if d.windows else '?'}"
         if deadline_s is not None:
@@ -315,6 +320,11 @@ class Scenario:
 
     def figure(self, **values: Any) -> None:
         self.figures.update(values)
+
+    def note(self, name: str, **fields: Any) -> None:
+        """A finding or known issue, kept with the verdicts so that the report shows it."""
+        self.verdicts[name] = fields
+        self.figures[name] = fields.get("text", "")
 
     def finish(self) -> None:
         """Stop whatever still runs (also after a failed assertion)."""
