@@ -395,6 +395,8 @@ class Restart(Fault):
 
     def _inject(self) -> None:
         self.container().restart(timeout=self.detail["timeout"])
+        if self.is_proxy:  # the sidecar must follow the proxy into its new namespace
+            restart_sidecar(self.lab, self.target)
 
     def _restore(self) -> None:
         self.start_again()

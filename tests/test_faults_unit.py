@@ -249,3 +249,23 @@ def test_report_command_uses_latest_results(tmp_path) -> None:
     assert md == tmp_path / "results" / "20260102-000000" / "report.md"
     assert "kill_writer" in md.read_text() and list(md.parent.glob("*.png"))
     assert report_command(tmp_path / "results" / "20260101-000000", tmp_path).parent.name == "20260101-000000"
+
+
+def test_longest_ack_gap_counts_a_stalled_commit_to_its_end() -> None:
+    from chaos.history import Op
+    from chaos.scenario import longest_ack_gap
+    ops = [Op("w", "write", "a", 1, 0.0, 0.1, "ok"),
+           Op("w", "write", "b", 2, 0.2, 0.3, "unknown"),
+           Op("w", "write", "c", 3, 0.4, 6.4, "ok"),  # held while Galera evicted a node
+           Op("w", "write", "d", 4, 6.5, 6.6, "ok")]
+    assert longest_ack_gap(ops, 0.0) == pytest.approx(6.3)
+    assert longest_ack_gap([], 0.0) == float("inf")
+
+
+def test_state_path_collapses_repeats_and_errors() -> None:
+    from chaos.scenario import state_path, state_transfer_in_log
+    samples = [(1, "Synced"), (2, "unreachable (2003: refused)"), (3, "error: x"), (4, "Joined"), (5, "Synced")]
+    assert state_path(samples) == ["Synced", "unreachable", "Joined", "Synced"]
+    assert state_transfer_in_log("WSREP: SST received: u:142\nReceiving IST... 100.0%") == "SST"
+    assert state_transfer_in_log("WSREP: Receiving IST: 10 writesets\nIST received: u:9") == "IST"
+    assert state_transfer_in_log("nothing") == "none"
