@@ -246,10 +246,21 @@ class Lab:
         services = [s for p in self.spec.proxy_names for s in (p, "keepalived" + p.removeprefix("proxy"))]
         self._service_up(services)
         for proxy in self.spec.proxy_names:
+            self._rejoin_sidecar(proxy, say)
+        for proxy in self.spec.proxy_names:
             self.wait(lambda proxy=proxy: self.probe.proxy(proxy).ready, f"{proxy} ({self.plan.proxy_kind}) seeing its backends", deadline, say)
         self.wait(lambda: self.probe.vip(None).sql_ok, f"SQL through the VIP {self.spec.keepalived.vip}:{self.spec.proxy.sql_port}", deadline, say)
         holder = [p for p in self.spec.proxy_names if self.probe.vip_holder_of(p)]
         say(f"proxies: {self.plan.proxy_kind} x{len(self.spec.proxy_names)} ready, VIP on {', '.join(holder) or '?'}")
+
+    def _rejoin_sidecar(self, proxy: str, say: Say) -> None:
+        """Restart a keepalived sidecar started before its proxy: it sits in the proxy's old,
+        dead network namespace (a proxy that crashed and was started again), holding nothing."""
+        proxy_c = self.docker.containers.get(self.spec.container(proxy))
+        sidecar = self.docker.containers.get(self.spec.container("keepalived" + proxy.removeprefix("proxy")))
+        if sidecar.attrs["State"]["StartedAt"] < proxy_c.attrs["State"]["StartedAt"]:
+            say(f"keepalived{proxy.removeprefix('proxy')}: restarting into {proxy}'s new network namespace")
+            sidecar.restart(timeout=5)
 
     def apply_app_schema(self) -> None:
         """The probe app's tables, created through the VIP as the app itself would (idempotent)."""
