@@ -111,6 +111,17 @@ def test_lab_lifecycle(tmp_path: Path) -> None:
         lab.up()
         assert before == {c: lab.docker.containers.get(spec.container(c)).id for c in spec.node_names}
 
+        # 4b. a proxy that crashed and was started by hand: `up` puts its keepalived back in its namespace
+        proxy = lab.docker.containers.get(spec.container("proxy2"))
+        proxy.kill()
+        proxy.start()
+        lab.up()
+        sidecar = lab.docker.containers.get(spec.container("keepalived2"))
+        proxy.reload()
+        assert sidecar.attrs["State"]["StartedAt"] > proxy.attrs["State"]["StartedAt"]
+        code, out = sidecar.exec_run(["ip", "-o", "-4", "addr", "show"])
+        assert str(spec.proxy_frontend_address("proxy2")) in out.decode(), "sidecar sees the proxy's interfaces"
+
         # 5. full-cluster restart: node1 stops first and falls behind, so recovery must not start from it
         lab.compose.compose.stop(services=["node1"], timeout=60)
         # the proxies notice within `fall` health checks; wait for the new writer, don't sleep
