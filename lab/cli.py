@@ -96,7 +96,7 @@ def print_summary(lab: Lab, status: Any) -> None:
         ("application", f"{lab.plan.app_kind}: {lab.probe.app_url()}"),
         ("connect", f"mariadb -h {spec.keepalived.vip} -P {spec.proxy.sql_port} -u chamilo -p  (password: APP_PASSWORD)"),
         ("secrets", f"{lab.stack / 'secrets.env'} (mode 0600)"),
-        ("stop", "galera-lab down  (add --volumes to delete the data)"),
+        ("stop", "make lab-down  (VOLUMES=1 also deletes the data), or galera-lab down [--volumes]"),
     ]
     table = Table(show_header=False, box=None)
     for k, v in rows:
@@ -131,7 +131,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         t.add_row(n.name, "[green]ready[/green]" if n.ready else f"[red]{n.state}[/red]",
                   f"{n.state}, {n.cluster_status}, size {n.cluster_size}")
     for p in st.proxies:
-        backends = " ".join(f"{b['role']}:{b['name']}={b['status']}" for b in p.backends)
+        backends = _backends_line(p.backends)
         t.add_row(p.name, "[green]ready[/green]" if p.ready else f"[red]{p.container}[/red]",
                   f"{p.kind}{' [bold]VIP[/bold]' if p.holds_vip else ''} {backends}")
     v = st.vip
@@ -141,6 +141,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     t.add_row("app", "[green]ok[/green]" if a.http_status == 200 else f"[red]{a.http_status}[/red]", f"{a.kind} {a.url} {a.error or ''}")
     console.print(t)
     return 0 if st.healthy else 1
+
+
+def _backends_line(backends: list[dict[str, str]]) -> str:
+    """`writer node1 (backup node2) · reader node2 · down node3` from a proxy's backend list."""
+    roles: dict[str, list[str]] = {}
+    for b in backends:
+        key = b["role"] if b["status"] == "UP" else "down"
+        if b["name"] not in roles.setdefault(key, []):
+            roles[key].append(b["name"])
+    parts = []
+    for role, names in roles.items():
+        if role == "writer" and len(names) > 1:  # HAProxy: the first UP server writes, the rest wait
+            parts.append(f"writer {names[0]} (backup {' '.join(names[1:])})")
+        else:
+            parts.append(f"{role} {' '.join(names)}")
+    return " · ".join(parts)
 
 
 def cmd_images(args: argparse.Namespace) -> int:
