@@ -90,7 +90,8 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
         "plan.json": (plan.to_json(), False),
     }
     for node in spec.node_names:
-        out[f"galera/{node}.cnf"] = (env.get_template("galera.cnf.j2").render(ctx, node=node), False)
+        donors = [n for n in reversed(spec.node_names[1:]) if n != node]
+        out[f"galera/{node}.cnf"] = (env.get_template("galera.cnf.j2").render(ctx, node=node, donors=donors), False)
     if spec.galera.sst_method == "mariabackup":
         out["secrets/sst.cnf"] = (env.get_template("sst.cnf.j2").render(ctx), True)
     if plan.proxy_kind == "haproxy":

@@ -97,6 +97,8 @@ def test_galera_config_per_node(rendered: tuple[Any, Path]) -> None:
         assert m["wsrep_node_address"] == str(plan.spec.node_address(node))
         assert m["wsrep_cluster_address"] == "gcomm://198.18.0.11,198.18.0.12,198.18.0.13"
         assert m["innodb_autoinc_lock_mode"] == "2" and m["binlog_format"] == "ROW"
+        donors = {"node1": "node3,node2,", "node2": "node3,", "node3": "node2,"}[node]
+        assert m["wsrep_sst_donor"] == donors, "readers donate first, the writer (node1) last"
         opts = dict(kv.split("=") for kv in m["wsrep_provider_options"].strip('"').split(";"))
         assert opts == {"gcache.size": "64M", "evs.suspect_timeout": "PT5S"}
 
