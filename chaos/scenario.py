@@ -259,6 +259,20 @@ class Scenario:
                 raise AssertionError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(interval)
 
+    def wait_event(self, sampler: Sampler, since: float, predicate: Callable[[Any], bool], what: str,
+                   timeout: float) -> float:
+        """Wait until the sampler has seen `predicate` hold at or after `since`; return the
+        seconds from `since` to that sample (the measure and the wait agree by construction)."""
+        found: list[float] = []
+
+        def seen() -> bool:
+            at = checkers.time_to_event(sampler.snapshot(), since, predicate)
+            if at is not None:
+                found.append(at)
+            return at is not None
+        self.wait(seen, what, timeout, interval=0.05)
+        return found[-1]
+
     def wait_healthy(self, timeout: float = 180.0) -> float:
         """Every node Synced in a Primary component of full size, proxies, VIP and app OK."""
         return self.wait(lambda: self.lab.status().healthy, "the whole lab healthy", timeout, interval=0.5)

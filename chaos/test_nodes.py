@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from chaos.checkers import time_to_event
 from chaos.faults import Kill, Pause, Restart, resolve_target
 from chaos.scenario import NO_START_POSITION, Scenario, node_log, rejoined, state_path, state_transfer_in_log, summary
 
@@ -22,8 +21,8 @@ def test_kill_reader(scenario: Scenario) -> None:
         scenario.wait_for_ok("write", 20)
         sizes = scenario.sample(lambda: min(summary(lab, n)["size"] for n in others), 0.2, "sizes")
         kill = scenario.inject(Kill(lab, target))
-        scenario.wait(lambda: all(summary(lab, n)["size"] == len(others) for n in others),
-                      f"{target} evicted", spec.evict_deadline_s())
+        evict = scenario.wait_event(sizes, kill.event.start, lambda v: v == len(others), f"{target} evicted",
+                                    spec.evict_deadline_s())
         scenario.wait_for_ok("write", 20, since=time.time())  # writes go on without it
         states = scenario.sample(lambda: summary(lab, target)["state"], 0.1, "state")
         event = scenario.heal(kill)
@@ -37,9 +36,7 @@ def test_kill_reader(scenario: Scenario) -> None:
     scenario.stop_samplers()
     log = node_log(lab, target, event.healed or event.start)
     transfer = state_transfer_in_log(log)
-    scenario.figure(target=target, evict_s=_round(time_to_event(sizes.snapshot(), kill.event.start,
-                                                                lambda v: v == len(others))),
-                    rejoin_s=round(rejoin, 2), rejoin_states=state_path(states.snapshot()),
+    scenario.figure(target=target, evict_s=round(evict, 2), rejoin_s=round(rejoin, 2), rejoin_states=state_path(states.snapshot()),
                     state_transfer=transfer)
     scenario.check_writes()
     scenario.check_downtime("write", spec.write_downtime_deadline_s(), "downtime_ms")
@@ -91,9 +88,8 @@ def test_pause_node(scenario: Scenario) -> None:
         scenario.wait_for_ok("write", 20)
         sizes = scenario.sample(lambda: min(summary(lab, n)["size"] for n in others), 0.2, "sizes")
         pause = scenario.inject(Pause(lab, target))
-        scenario.wait(lambda: all(summary(lab, n)["size"] == len(others) for n in others),
-                      f"{target} evicted", spec.evict_deadline_s())
-        evict = time_to_event(sizes.snapshot(), pause.event.start, lambda v: v == len(others))
+        evict = scenario.wait_event(sizes, pause.event.start, lambda v: v == len(others), f"{target} evicted",
+                                    spec.evict_deadline_s())
         scenario.wait_for_ok("write", 20, since=time.time())
         states = scenario.sample(lambda: summary(lab, target)["state"], 0.1, "state")
         scenario.heal(pause)
@@ -102,11 +98,10 @@ def test_pause_node(scenario: Scenario) -> None:
         scenario.wait_healthy()
         scenario.wait_for_ok("write", 10, since=time.time())
     scenario.stop_samplers()
-    scenario.figure(target=target, evict_s=_round(evict), rejoin_s=round(rejoin, 2),
+    scenario.figure(target=target, evict_s=round(evict, 2), rejoin_s=round(rejoin, 2),
                     rejoin_states=state_path(states.snapshot()))
     scenario.check_writes()
     scenario.check_downtime("write", spec.write_downtime_deadline_s(), "downtime_ms")
-    assert evict is not None and evict <= spec.evict_deadline_s()
 
 
 def test_rolling_restart(scenario: Scenario) -> None:
@@ -130,6 +125,3 @@ def test_rolling_restart(scenario: Scenario) -> None:
     scenario.check_writes()
     scenario.check_downtime("write", spec.write_downtime_deadline_s(), "downtime_ms")
 
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)

@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from chaos.checkers import time_to_event
 from chaos.faults import Kill, Stop, resolve_target
-from chaos.scenario import Scenario, vip_holders, vip_on
+from chaos.scenario import Scenario, vip_holders
 
 pytestmark = pytest.mark.chaos
 
@@ -31,21 +30,20 @@ def test_vip_holder_down(scenario: Scenario, how: str) -> None:
         vip = scenario.sample(lambda: vip_holders(lab), 0.05, "vip")
         fault = scenario.inject(Kill(lab, holder) if how == "sigkill" else Stop(lab, holder))
         t0 = fault.event.start
-        scenario.wait(lambda: vip_on(lab, standby), f"the VIP on {standby}", deadline + 10, interval=0.05)
+        move = scenario.wait_event(vip, t0, lambda v: v == (standby,), f"the VIP on {standby} alone", deadline + 10)
         scenario.wait_for_ok("connect", 20, since=time.time())
         scenario.heal(fault)
         scenario.wait_healthy()
         scenario.wait_for_ok("connect", 10, since=time.time())
         scenario.wait_for_ok("write", 10, since=time.time())
     scenario.stop_samplers()
-    move = time_to_event(vip.snapshot(), t0, lambda v: v == (standby,))
     scenario.figure(target=holder, standby=standby, how=how, signal=fault.detail.get("signal"),
-                    vip_move_s=None if move is None else round(move, 2),
+                    vip_move_s=round(move, 2),
                     stop_returned_s=fault.detail.get("stopped_after_s"))
     sql = scenario.check_downtime("connect", deadline, "downtime_ms", since=t0 - 1)
     scenario.check_downtime("http", None, "http_downtime_ms", since=t0 - 1)
     scenario.check_downtime("write", None, "write_downtime_ms", since=t0 - 1)
     scenario.check_writes()
-    assert move is not None and move <= deadline, f"VIP moved after {move} s (deadline {deadline} s)"
+    assert move <= deadline, f"VIP moved after {move:.2f} s (deadline {deadline} s)"
     assert vip_holders(lab) == (standby,), "no preemption: the VIP stays on the standby after the heal"
     assert sql.recovered_at is None or sql.recovered_at - t0 <= deadline
