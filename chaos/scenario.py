@@ -10,6 +10,7 @@ verdicts and figures for the results file.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -417,9 +418,6 @@ def state_path(samples: list[tuple[float, Any]]) -> list[str]:
     return path
 
 
-NO_START_POSITION = "initial position: 00000000-0000-0000-0000-000000000000:-1"
-"""What a joiner logs when it starts without its recovered position (then it needs a full SST)."""
-
 
 def node_log(lab: Lab, node: str, since: float) -> str:
     c = lab.docker.containers.get(lab.spec.container(node))
@@ -427,9 +425,17 @@ def node_log(lab: Lab, node: str, since: float) -> str:
 
 
 def state_transfer_in_log(text: str) -> str:
-    """How a joiner got its state, from its log: SST (full copy), IST (missing writesets) or none."""
-    if "SST received" in text or "SST succeeded" in text:
+    """How a joiner got its state, from its log: SST (full copy), IST (missing writesets) or none.
+
+    MariaDB runs the SST script even for an IST (it then copies nothing) and logs "SST
+    received"/"SST succeeded" either way; the script's own line says which it was ("rsync SST
+    completed on joiner" vs "rsync IST completed on joiner"), as does "Receiving IST: N writesets".
+    """
+    if re.search(r"SST completed on joiner|Proceeding with SST", text):
         return "SST"
-    if "IST received" in text or "Receiving IST" in text:
+    if re.search(r"IST completed on joiner|Receiving IST: \d+ writesets|IST received", text):
         return "IST"
+    if "SST received" in text:
+        return "SST"
     return "none"
+

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from chaos.faults import Kill, Pause, Restart, resolve_target
-from chaos.scenario import NO_START_POSITION, Scenario, node_log, rejoined, state_path, state_transfer_in_log, summary
+from chaos.scenario import Scenario, node_log, rejoined, state_path, state_transfer_in_log, summary
 
 pytestmark = pytest.mark.chaos
 
@@ -40,12 +40,6 @@ def test_kill_reader(scenario: Scenario) -> None:
                     state_transfer=transfer)
     scenario.check_writes()
     scenario.check_downtime("write", spec.write_downtime_deadline_s(), "downtime_ms")
-    if transfer == "SST" and NO_START_POSITION in log:
-        known = ("lab bug: compose/images/galera/galera-entrypoint starts a crashed joiner without "
-                 "`--wsrep-recover`/`--wsrep-start-position`, so it joins at position -1 and gets a full "
-                 "SST instead of IST")
-        scenario.note("known_issue", ok=False, text=known)
-        pytest.xfail(known)
     assert transfer == "IST", f"{target} rejoined by {transfer}, expected IST"
 
 

@@ -266,6 +266,11 @@ def test_state_path_collapses_repeats_and_errors() -> None:
     from chaos.scenario import state_path, state_transfer_in_log
     samples = [(1, "Synced"), (2, "unreachable (2003: refused)"), (3, "error: x"), (4, "Joined"), (5, "Synced")]
     assert state_path(samples) == ["Synced", "unreachable", "Joined", "Synced"]
-    assert state_transfer_in_log("WSREP: SST received: u:142\nReceiving IST... 100.0%") == "SST"
+    full = "WSREP_SST: [INFO] rsync SST completed on joiner\nWSREP: SST received: u:2\nReceiving IST... 100.0% (1/1 events)"
+    assert state_transfer_in_log(full) == "SST"
+    # an IST still runs the SST script and logs "SST received/succeeded" (MariaDB 10.11, seen here)
+    ist = ("WSREP_SST: [INFO] rsync IST completed on joiner\nWSREP: SST received: u:12\n"
+           "WSREP: SST succeeded for position u:12\nWSREP: Receiving IST: 2 writesets, seqnos 13-14")
+    assert state_transfer_in_log(ist) == "IST"
     assert state_transfer_in_log("WSREP: Receiving IST: 10 writesets\nIST received: u:9") == "IST"
     assert state_transfer_in_log("nothing") == "none"
