@@ -152,7 +152,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         terminalreporter.write_line(f"results: {run_dir / 'results.json'}")
         if (run_dir / "junit.xml").exists() or config.option.xmlpath:
             terminalreporter.write_line(f"junit:   {config.option.xmlpath}")
-        terminalreporter.write_line("report:  galera-lab report (or chaos.report_cli.report_command)")
+        terminalreporter.write_line(f"report:  galera-lab report --project {PROJECT}")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
