@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jinja2
 
+from lab import templating
 from lab.errors import LabError
 from lab.paths import CHAMILO
 from lab.plan import Plan
@@ -45,14 +46,7 @@ def _php_string(value: object) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["php_string"] = _php_string
-    return env
+    return templating.environment(TEMPLATES, {"php_string": _php_string}, trim=False)
 
 
 def _derive(secret: str, purpose: str, length: int = 32) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from lab import chamilo
+from lab import chamilo, templating
 from lab.paths import TEMPLATES
 from lab.plan import Plan
 
@@ -32,16 +32,7 @@ def _vrrp_interval(seconds: float) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["vrrp_interval"] = _vrrp_interval
-    return env
+    return templating.environment(TEMPLATES, {"vrrp_interval": _vrrp_interval})
 
 
 def load_or_create_secrets(stack: Path) -> dict[str, str]:
