@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -185,13 +186,19 @@ def print_figures(results: dict[str, Any]) -> None:
     if "warm_up_s" in figures:
         print(f"warm up (images built): {figures['warm_up_s']:7.1f} s   (target <= 60 s)")
         print(f"memory once healthy:    {figures['memory_mib']:7.0f} MiB (target <= 1536 MiB)")
-    if "stale" in results:
-        tp = results["stale"]["throughput"]
-        print(f"write-then-read pairs through the VIP (wsrep_sync_wait=0): {tp['pairs_per_s']:.0f}/s "
-              f"(target >= 1000; {tp['workers']} workers in {tp['processes']} processes, "
-              f"read p99 {tp['latency_ms']['p99']:.1f} ms)")
-        fs = results["stale"]["full_study"]
-        print(f"full default stale-read study: {fs['seconds']:.0f} s ({fs['cells']} cells, {fs['probes']} probes)")
+
+
+def print_stale(stale: dict[str, Any]) -> None:
+    tp = stale["throughput"]
+    print(f"write-then-read pairs through the VIP (wsrep_sync_wait=0): {tp['pairs_per_s']:.0f}/s "
+          f"(target >= 1000; {tp['workers']} workers in {tp['processes']} processes, "
+          f"read p99 {tp['latency_ms']['p99']:.1f} ms)")
+    fs = stale["full_study"]
+    print(f"full default stale-read study: {fs['seconds']:.0f} s ({fs['cells']} cells, {fs['probes']} probes)")
+
+
+def progress(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,22 +214,27 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"started": time.time(), "spec": spec.model_dump(mode="json")}
     try:
         if "lab" in sections:
+            progress("lab: cold up (images deleted first), warm up, memory" if not args.no_cold else "lab: warm up, memory")
             results["lab"] = lab_figures(lab, cold=not args.no_cold)
+            print_figures(results)
         else:
             lab.up()
         if "stale" in sections:
+            progress("stale reads: probe throughput (10 s), then a full default study (about 3 min)")
             results["stale"] = stale_figures(lab)
+            print_stale(results["stale"])
         if "failover" in sections:
+            progress(f"failover: {args.reps} x proxy SIGKILL, proxy SIGTERM, writer kill (default profile)")
             results["failover"] = {"default": failover_figures(lab, args.reps)}
+            print_failover({"default": results["failover"]["default"]})
             lab.down(volumes=True)
+            progress("failover: the same on the fast profile")
             lab = Lab.create(bench_spec(profile="fast"), stack_dir(spec.project))
             lab.up()
             results["failover"]["fast"] = failover_figures(lab, args.reps)
+            print_failover({"fast": results["failover"]["fast"]})
     finally:
         lab.down(volumes=True)
-    print_figures(results)
-    if "failover" in results:
-        print_failover(results["failover"])
     out = stack_dir(spec.project) / "results" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
