@@ -102,6 +102,14 @@ def _wait(condition: Callable[[], bool], timeout: float, interval: float = 0.02)
     return None
 
 
+def _settle(lab: Lab) -> None:
+    """Healthy and settled: every proxy sees every backend UP (HAProxy's failback to node1,
+    which cuts the sessions on the backup writer, is over), so repetitions start alike."""
+    lab.up()
+    lab.wait(lambda: all(b["status"] == "UP" for p in lab.spec.proxy_names for b in lab.probe.proxy(p).backends),
+             "every backend UP on every proxy", time.monotonic() + 120, say=progress)
+
+
 def _one_proxy_failover(lab: Lab, how: str) -> dict[str, float | None]:
     """Kill or stop the VIP holder under the availability probe; VIP move and SQL downtime."""
     from chaos.checkers import downtime
@@ -109,6 +117,7 @@ def _one_proxy_failover(lab: Lab, how: str) -> dict[str, float | None]:
     from chaos.history import History
     from chaos.workloads import AvailabilityProbe, running
 
+    _settle(lab)
     status = lab.status()
     holder, standby = resolve_target("vip-holder", status), resolve_target("standby-proxy", status)
     history = History()
@@ -122,7 +131,6 @@ def _one_proxy_failover(lab: Lab, how: str) -> dict[str, float | None]:
         vip_move = None if moved is None else time.time() - t0  # from the fault, not from kill's return
         _wait(lambda: sum(op.outcome == "ok" and op.start > t0 for op in history.ops("connect")) >= 10, 30)
     fault.heal()
-    lab.up()  # healthy again before the next repetition
     down = downtime(history.ops("connect"), window_start=t0 - 1)
     return {"vip_move_s": vip_move, "sql_downtime_s": down.longest_ms / 1000}
 
@@ -134,6 +142,7 @@ def _one_writer_kill(lab: Lab) -> dict[str, float | None]:
     from chaos.scenario import longest_ack_gap
     from chaos.workloads import Endpoint, Writer, ensure_tables, running
 
+    _settle(lab)
     ensure_tables(Endpoint.vip(lab))
     writer_node = resolve_target("writer", lab.status())
     history = History()
@@ -145,7 +154,6 @@ def _one_writer_kill(lab: Lab) -> dict[str, float | None]:
         t0 = fault.event.start
         _wait(lambda: sum(op.outcome == "ok" and op.start > t0 for op in history.ops("write")) >= 20, 90)
     fault.heal()
-    lab.up()
     return {"write_downtime_s": longest_ack_gap(history.ops("write"), t0)}
 
 
@@ -212,32 +220,39 @@ def main(argv: list[str] | None = None) -> int:
     spec = bench_spec()
     lab = Lab.create(spec, stack_dir(spec.project))
     results: dict[str, Any] = {"started": time.time(), "spec": spec.model_dump(mode="json")}
+    out = stack_dir(spec.project) / "results" / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every section, so a later failure keeps what was measured
+        out.write_text(json.dumps(results, indent=2) + "\n")
+
     try:
         if "lab" in sections:
             progress("lab: cold up (images deleted first), warm up, memory" if not args.no_cold else "lab: warm up, memory")
             results["lab"] = lab_figures(lab, cold=not args.no_cold)
+            save()
             print_figures(results)
         else:
             lab.up()
         if "stale" in sections:
             progress("stale reads: probe throughput (10 s), then a full default study (about 3 min)")
             results["stale"] = stale_figures(lab)
+            save()
             print_stale(results["stale"])
         if "failover" in sections:
             progress(f"failover: {args.reps} x proxy SIGKILL, proxy SIGTERM, writer kill (default profile)")
             results["failover"] = {"default": failover_figures(lab, args.reps)}
+            save()
             print_failover({"default": results["failover"]["default"]})
             lab.down(volumes=True)
             progress("failover: the same on the fast profile")
             lab = Lab.create(bench_spec(profile="fast"), stack_dir(spec.project))
             lab.up()
             results["failover"]["fast"] = failover_figures(lab, args.reps)
+            save()
             print_failover({"fast": results["failover"]["fast"]})
     finally:
         lab.down(volumes=True)
-    out = stack_dir(spec.project) / "results" / "bench.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"figures saved to {out}")
     return 0
 
