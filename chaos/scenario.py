@@ -158,11 +158,6 @@ def vip_holders(lab: Lab) -> tuple[str, ...]:
     return tuple(p for p in lab.spec.proxy_names if vip_on(lab, p))
 
 
-def first_ok_after(ops: list[Op], since: float) -> Op | None:
-    """First successful op starting at or after `since` (service back, as a client sees it)."""
-    return next((op for op in sorted(ops, key=lambda o: o.start) if op.start >= since and op.outcome == "ok"), None)
-
-
 class Scenario:
     """One scenario's clients, faults, verdicts and figures (see the module docstring)."""
 

@@ -32,8 +32,6 @@ from lab.spec import LabSpec
 
 TEMPLATES = CHAMILO / "templates"
 ROOT_SYS = "/var/www/chamilo/"  # where the Dockerfile unpacks the release
-CONFIG_IN = "/etc/lab-app/configuration.php.in"  # container paths the entrypoint reads
-INSTALL_IN = "/etc/lab-app/chamilo-install.json"
 CONFIG_FILE = "secrets/chamilo-configuration.php"  # stack-relative paths render() writes
 INSTALL_FILE = "secrets/chamilo-install.json"
 ARCHIVE_SUFFIXES = {".tar.gz": ".tar.gz", ".tgz": ".tar.gz", ".zip": ".zip"}
