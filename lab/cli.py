@@ -91,8 +91,7 @@ def print_summary(lab: Lab, status: Any) -> None:
     rows = [
         ("Galera", ", ".join(f"{n.name} {spec.node_address(n.name)}" for n in status.galera)),
         ("proxies", f"{lab.plan.proxy_kind}: " + ", ".join(f"{p} {spec.proxy_frontend_address(p)}" for p in spec.proxy_names)),
-        ("VIP (SQL)", f"{spec.keepalived.vip}:{spec.proxy.sql_port} (on {status.vip.holder})"
-         + (f", reads {spec.keepalived.vip}:{spec.proxy.reader_port}" if lab.plan.proxy_kind == "haproxy" else "")),
+        ("VIP (SQL)", f"{lab.plan.tier.endpoints_text()}, on {status.vip.holder}"),
         ("application", f"{lab.plan.app_kind}: {lab.probe.app_url()}"),
         ("connect", f"mariadb -h {spec.keepalived.vip} -P {spec.proxy.sql_port} -u chamilo -p  (password: APP_PASSWORD)"),
         ("secrets", f"{lab.stack / 'secrets.env'} (mode 0600)"),
@@ -120,7 +119,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     spec = spec_from(args)
     lab = Lab.existing(spec.project)
-    st = lab.status()
+    st = lab.status(details=True)
     if args.json:
         print(json.dumps(st.to_dict(), indent=2))
         return 0 if st.healthy else 1
@@ -133,7 +132,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for p in st.proxies:
         backends = _backends_line(p.backends)
         t.add_row(p.name, "[green]ready[/green]" if p.ready else f"[red]{p.container}[/red]",
-                  f"{p.kind}{' [bold]VIP[/bold]' if p.holds_vip else ''} {backends}")
+                  f"{p.kind}{' [bold]VIP[/bold]' if p.holds_vip else ''} {backends}{_details_line(p.details)}")
     v = st.vip
     t.add_row("VIP", "[green]sql ok[/green]" if v.sql_ok else "[red]down[/red]",
               f"{v.address}:{v.port} on {v.holder}, served by {v.served_by or v.error}")
@@ -159,6 +158,18 @@ def _backends_line(backends: list[dict[str, str]]) -> str:
     return " · ".join(parts)
 
 
+def _details_line(details: dict[str, Any]) -> str:
+    """ProxySQL's hostgroups and cluster state, as a second line under the proxy."""
+    if not details:
+        return ""
+    if "error" in details:
+        return f"\n  admin: {details['error']}"
+    groups = " · ".join(f"{role} [{' '.join(names) or '-'}]" for role, names in details.get("hostgroups", {}).items())
+    cluster = details.get("cluster") or {}
+    sync = ("cluster in sync" if cluster.get("in_sync") else "[red]cluster NOT in sync[/red]") if cluster else ""
+    return f"\n  hostgroups: {groups}" + (f"\n  {sync} ({', '.join(cluster.get('peers', []))})" if sync else "")
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     spec = spec_from(args)
     plan, choices = resolve(spec)
@@ -166,6 +177,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     if not args.list_only:
         if plan.app_kind == "chamilo":
             chamilo.prepare_archive(spec, CHAMILO)
+        plan.tier.prepare_build()
         images.ensure(defs, _say_factory())
     t = Table(title="images")
     for col in ("role", "tag", "state", "size"):

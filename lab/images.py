@@ -42,12 +42,19 @@ class ImageDef:
     needs_base: bool = True
     offline: bool = True  # False: the build downloads from outside Debian's mirror
     exclude: tuple[str, ...] = ()  # top-level context entries the build ignores (.dockerignore)
+    include_only: tuple[str, ...] = ()  # when set, only these top-level entries count for the hash
+    external: bool = False  # brought by the user (a local tag): never built, must be present
+    missing_hint: str = ""  # for an external image: how to get it
+
+    def _counts(self, rel: Path) -> bool:
+        top = rel.parts[0]
+        return top not in self.exclude and (not self.include_only or top in self.include_only)
 
     def context_hash(self) -> str:
         """Hash of every file in the context and of the build arguments."""
         h = hashlib.sha256()
         for p in sorted(self.context.rglob("*")):
-            if p.is_file() and p.relative_to(self.context).parts[0] not in self.exclude:
+            if p.is_file() and self._counts(p.relative_to(self.context)):
                 h.update(str(p.relative_to(self.context)).encode())
                 h.update(p.read_bytes())
         h.update(repr(sorted(self.buildargs.items())).encode())
@@ -66,16 +73,6 @@ def mariadb_image(spec: LabSpec) -> ImageDef:
                         "Dockerfile.official", {"MARIADB_IMAGE": spec.galera.official_image},
                         needs_base=False, offline=False)
     return ImageDef("mariadb", "galera-lab/mariadb:10.11-bookworm", ctx, buildargs={"BASE_IMAGE": BASE_IMAGE})
-
-
-def proxysql_image(spec: LabSpec) -> ImageDef:
-    ctx = IMAGES / "proxysql"
-    version = spec.proxy.proxysql_version
-    if spec.proxy.proxysql_source == "official":
-        return ImageDef("proxy", f"galera-lab/proxysql:{version}-official", ctx, "Dockerfile.official",
-                        {"PROXYSQL_VERSION": version}, needs_base=False, offline=False)
-    return ImageDef("proxy", f"galera-lab/proxysql:{version}", ctx,
-                    buildargs={"BASE_IMAGE": BASE_IMAGE, "PROXYSQL_VERSION": version}, offline=False)
 
 
 def haproxy_image() -> ImageDef:
@@ -111,12 +108,12 @@ def image_present(tag: str, cli: docker.DockerClient | None = None) -> bool:
 
 
 def is_current(image: ImageDef, cli: docker.DockerClient) -> bool:
-    """Present and built from the context as it is now (official pulls: present is enough)."""
+    """Present and built from the context as it is now (a user's own image: present is enough)."""
     try:
         labels = cli.images.get(image.tag).labels or {}
     except docker.errors.ImageNotFound:
         return False
-    return labels.get(HASH_LABEL) == image.context_hash()
+    return image.external or labels.get(HASH_LABEL) == image.context_hash()
 
 
 def debian_mirror() -> str:
@@ -185,6 +182,8 @@ def ensure(images: list[ImageDef], progress: Progress) -> list[str]:
     for image in images:
         if is_current(image, cli):
             continue
+        if image.external:
+            raise LabError(image.missing_hint or f"image {image.tag} is not on this machine")
         progress(f"building {image.tag}")
         build(image, progress, cli)
         built.append(image.tag)
@@ -198,7 +197,10 @@ def listing(images: list[ImageDef]) -> list[dict[str, str]]:
     for image in images:
         try:
             img = cli.images.get(image.tag)
-            state = "current" if (img.labels or {}).get(HASH_LABEL) == image.context_hash() else "outdated"
+            if image.external:
+                state = "yours"
+            else:
+                state = "current" if (img.labels or {}).get(HASH_LABEL) == image.context_hash() else "outdated"
             size = f"{img.attrs.get('Size', 0) / 1e6:.0f} MB"
         except docker.errors.ImageNotFound:
             state, size = "missing", "-"

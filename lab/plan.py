@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from lab import images as img
 from lab.spec import LabSpec
+from lab.tiers import AUTO_ORDER, ProxyTier, tier
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,11 @@ class Plan:
     proxy_kind: str  # "proxysql" | "haproxy"
     app_kind: str  # "chamilo" | "probe"
     images: dict[str, str]  # role → image reference (mariadb, proxy, keepalived, app)
+
+    @property
+    def tier(self) -> ProxyTier:
+        """The proxy tier this lab runs: everything tier-specific is asked of it."""
+        return tier(self.proxy_kind, self.spec)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -44,12 +50,16 @@ class Choice:
 
 
 def choose_proxy(spec: LabSpec, present: Callable[[str], bool]) -> Choice:
+    """The tier set in the spec, or for `auto` the first tier whose image can be had here."""
     if spec.proxy.kind != "auto":
         return Choice(spec.proxy.kind, "set in the spec")
-    tag = img.proxysql_image(spec).tag
-    if present(tag):
-        return Choice("proxysql", f"image {tag} is on this machine")
-    return Choice("haproxy", f"no ProxySQL image ({tag}) on this machine; `galera-lab images --set proxy.kind=proxysql` builds one where ProxySQL's packages can be downloaded")
+    reasons = []
+    for kind in AUTO_ORDER:
+        found = tier(kind, spec).availability(present)
+        if found.ok:
+            return Choice(kind, found.reason + (f" ({'; '.join(reasons)})" if reasons else ""))
+        reasons.append(found.reason)
+    return Choice(AUTO_ORDER[-1], "; ".join(reasons))
 
 
 def choose_app(spec: LabSpec, present: Callable[[str], bool]) -> Choice:
@@ -63,7 +73,7 @@ def choose_app(spec: LabSpec, present: Callable[[str], bool]) -> Choice:
 
 def image_defs(spec: LabSpec, proxy_kind: str, app_kind: str) -> list[img.ImageDef]:
     """Images this plan runs, in build order."""
-    proxy = img.proxysql_image(spec) if proxy_kind == "proxysql" else img.haproxy_image()
+    proxy = tier(proxy_kind, spec).image()
     app = img.chamilo_image(spec) if app_kind == "chamilo" else img.probe_image()
     return [img.mariadb_image(spec), proxy, img.keepalived_image(), app]
 

@@ -15,6 +15,7 @@ import jinja2
 from lab import chamilo, templating
 from lab.paths import TEMPLATES
 from lab.plan import Plan
+from lab.tiers import TIERS
 
 SECRET_NAMES = (
     "LAB_ADMIN_PASSWORD",
@@ -72,7 +73,8 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
     """Relative path → (content, is_secret) for the whole stack; pure, so tests can call it."""
     spec = plan.spec
     env = _environment()
-    ctx = {"spec": spec, "secrets": secrets, "proxy_kind": plan.proxy_kind,
+    tier = plan.tier
+    ctx = {"spec": spec, "secrets": secrets, "proxy_kind": plan.proxy_kind, "proxy_service": tier.service(), "tier": tier,
            "app_kind": plan.app_kind, "images": plan.images,
            "node_addresses": [str(spec.node_address(n)) for n in spec.node_names]}
     out: dict[str, tuple[str, bool]] = {
@@ -85,10 +87,7 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
         out[f"galera/{node}.cnf"] = (env.get_template("galera.cnf.j2").render(ctx, node=node, donors=donors), False)
     if spec.galera.sst_method == "mariabackup":
         out["secrets/sst.cnf"] = (env.get_template("sst.cnf.j2").render(ctx), True)
-    if plan.proxy_kind == "haproxy":
-        out["haproxy/haproxy.cfg"] = (env.get_template("haproxy.cfg.j2").render(ctx), False)
-    else:
-        out["secrets/proxysql.cnf"] = (env.get_template("proxysql.cnf.j2").render(ctx), True)
+    out.update(tier.files(env, ctx))
     if plan.app_kind == "chamilo":
         out.update(chamilo.chamilo_files(plan, secrets))
     else:
@@ -109,7 +108,8 @@ def render(plan: Plan, stack: Path) -> list[str]:
     files = rendered_files(plan, secrets)
     changed = [rel for rel, (text, secret) in sorted(files.items()) if _write(stack / rel, text, secret)]
     # files of another tier left from an earlier render would confuse a reader of the folder
-    for stale in ("haproxy/haproxy.cfg", "secrets/proxysql.cnf", "secrets/sst.cnf", chamilo.CONFIG_FILE, chamilo.INSTALL_FILE, "secrets/app-config.php"):
+    tier_files = tuple(path for t in TIERS.values() for path in t.rendered_paths)
+    for stale in (*tier_files, "secrets/sst.cnf", chamilo.CONFIG_FILE, chamilo.INSTALL_FILE, "secrets/app-config.php"):
         if stale not in files and (stack / stale).exists():
             (stack / stale).unlink()
             changed.append(stale)

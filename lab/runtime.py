@@ -136,6 +136,7 @@ class Lab:
             say(f"{role}: {choice.kind} ({choice.reason})")
         if self.plan.app_kind == "chamilo":
             chamilo.prepare_archive(self.spec, CHAMILO)
+        self.plan.tier.prepare_build()
         built = images.ensure(image_defs(self.spec, self.plan.proxy_kind, self.plan.app_kind), say)
         if built:
             say(f"built {', '.join(built)}")
@@ -307,8 +308,8 @@ class Lab:
         say(f"removed containers and networks{', data volumes' if volumes else ' (data kept)'}"
             + (f", host links {', '.join(removed)}" if removed else ""))
 
-    def status(self) -> LabStatus:
-        return self.probe.all()
+    def status(self, details: bool = False) -> LabStatus:
+        return self.probe.all(details)
 
 
 def leftover_resources(spec: LabSpec) -> dict[str, list[str]]:

@@ -22,6 +22,9 @@ IPv4Addr = ipaddress.IPv4Address
 
 MAX_NODES = 9  # node i lives at host offset 10+i: keeps the address plan readable
 MAX_PROXIES = 9  # proxy j lives at host offset 20+j
+# a Docker image reference: [registry[:port]/]name[/name…][:tag][@sha256:digest], lower-case names
+IMAGE_REF = (r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
+             r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
 
 
 class _Strict(BaseModel):
@@ -69,8 +72,18 @@ class ProxySpec(_Strict):
 
     kind: Literal["auto", "proxysql", "haproxy"] = "auto"
     count: int = Field(2, ge=1, le=MAX_PROXIES)
-    proxysql_source: Literal["package", "official"] = "package"
-    proxysql_version: str = "2.7.3"
+    proxysql_source: Literal["package", "official", "deb", "image"] = Field(
+        "package", description="package: ProxySQL's APT repository (signed); official: the proxysql/proxysql "
+        "image; deb: proxysql_deb, a package you downloaded; image: proxysql_image, an image you bring")
+    proxysql_version: str = Field("2.7.3", pattern=r"^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,3}$",
+                                  description="ProxySQL release, e.g. 2.7.3")
+    proxysql_image: str | None = Field(
+        None, pattern=IMAGE_REF, description="a local image with a proxysql binary on its PATH (bring your own)")
+    proxysql_deb: Path | None = Field(None, description="a ProxySQL Debian 12 package on this machine (offline)")
+    proxysql_connection_reset: Literal["close", "change-user"] = Field(
+        "close", description="close: a pooled backend connection that needs a reset is closed and a new one "
+        "opened; change-user: ProxySQL's default COM_CHANGE_USER reset, after which MariaDB stops causal reads "
+        "on that connection (mariadb-corporation/galera#613), so wsrep_sync_wait no longer holds through ProxySQL")
     sql_port: int = Field(6033, ge=1, le=65535)
     reader_port: int = Field(6034, ge=1, le=65535, description="HAProxy reader listener")
     admin_port: int = Field(6032, ge=1, le=65535, description="ProxySQL admin interface")
@@ -92,6 +105,22 @@ class ProxySpec(_Strict):
             seen[port] = name
         if self.monitor_timeout_ms >= self.monitor_interval_ms:
             raise ValueError("proxy.monitor_timeout_ms must be below proxy.monitor_interval_ms")
+        return self
+
+    @model_validator(mode="after")
+    def _proxysql_source(self) -> ProxySpec:
+        """An image or .deb given without a source means that source; a source needs its input."""
+        if "proxysql_source" not in self.model_fields_set:
+            if self.proxysql_image is not None:
+                object.__setattr__(self, "proxysql_source", "image")
+            elif self.proxysql_deb is not None:
+                object.__setattr__(self, "proxysql_source", "deb")
+        if self.proxysql_source == "image" and self.proxysql_image is None:
+            raise ValueError("proxy.proxysql_source is image but proxy.proxysql_image is not set; name a local "
+                             "image with a proxysql binary, e.g. proxy.proxysql_image: mycorp/proxysql:2.7.3")
+        if self.proxysql_source == "deb" and self.proxysql_deb is None:
+            raise ValueError("proxy.proxysql_source is deb but proxy.proxysql_deb is not set; give the path of "
+                             "a ProxySQL Debian 12 package, e.g. proxysql_2.7.3-debian12_amd64.deb")
         return self
 
 

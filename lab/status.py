@@ -8,8 +8,6 @@ and the chaos suite's target resolution (who is the writer, who holds the VIP).
 
 from __future__ import annotations
 
-import csv
-import io
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -41,6 +39,7 @@ class ProxyStatus:
     container: str
     holds_vip: bool
     backends: list[dict[str, str]] = field(default_factory=list)  # {name, role, status}
+    details: dict[str, Any] = field(default_factory=dict)  # the tier's own facts (status command)
 
     @property
     def ready(self) -> bool:
@@ -139,39 +138,27 @@ class Probe:
             return False
         return code == 0 and f" {self.spec.keepalived.vip}/" in out.decode()
 
-    def haproxy_backends(self, proxy: str) -> list[dict[str, str]]:
-        url = f"http://{self.spec.proxy_backend_address(proxy)}:{self.spec.proxy.stats_port}/;csv"
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            rows = list(csv.reader(io.StringIO(resp.read().decode().lstrip("# "))))
-        header, body = rows[0], rows[1:]
-        px, sv, st = header.index("pxname"), header.index("svname"), header.index("status")
-        out = []
-        for r in body:
-            if r and r[px] in ("galera-writer", "galera-reader") and r[sv] not in ("FRONTEND", "BACKEND"):
-                out.append({"name": r[sv], "role": r[px].removeprefix("galera-"), "status": "UP" if r[st].startswith("UP") else r[st]})
-        return out
-
-    def proxysql_backends(self, proxy: str) -> list[dict[str, str]]:
-        roles = {10: "writer", 20: "backup-writer", 30: "reader", 9999: "offline"}
-        by_addr = {str(self.spec.node_address(n)): n for n in self.spec.node_names}
-        with db.session(str(self.spec.proxy_backend_address(proxy)), self.spec.proxy.admin_port, "radmin",
-                        self.secrets["PROXYSQL_ADMIN_PASSWORD"], timeout=2) as conn:
-            rows = db.query(conn, "SELECT hostgroup_id, hostname, status FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname")
-        return [{"name": by_addr.get(h, h), "role": roles.get(int(hg), str(hg)), "status": "UP" if s == "ONLINE" else s}
-                for hg, h, s in rows]
-
     def proxy(self, name: str) -> ProxyStatus:
+        tier = self.plan.tier
         container = self.container_state(name)
         status = ProxyStatus(name, self.plan.proxy_kind, container, False)
         if container != "running":
             return status
         status.holds_vip = self.vip_holder_of(name)
         try:
-            status.backends = (self.haproxy_backends(name) if self.plan.proxy_kind == "haproxy"
-                               else self.proxysql_backends(name))
+            status.backends = [b.as_dict() for b in tier.backends(name, self.secrets)]
         except (OSError, urllib.error.URLError, pymysql.MySQLError, ValueError):
             status.backends = []
         return status
+
+    def proxy_details(self, name: str) -> dict[str, Any]:
+        """The tier's own facts about a running proxy (ProxySQL: hostgroups, cluster sync)."""
+        if self.container_state(name) != "running":
+            return {}
+        try:
+            return asdict(self.plan.tier.details(name, self.secrets))
+        except (OSError, urllib.error.URLError, pymysql.MySQLError, ValueError) as exc:
+            return {"error": str(exc)}
 
     # ---- VIP and app ----
 
@@ -197,9 +184,13 @@ class Probe:
         except (urllib.error.URLError, OSError) as exc:
             return AppStatus(self.plan.app_kind, url, None, str(getattr(exc, "reason", exc)))
 
-    def all(self) -> LabStatus:
+    def all(self, details: bool = False) -> LabStatus:
+        """Everything; `details` adds the tier's own facts per proxy (one more query each)."""
         nodes = [self.node(n) for n in self.spec.node_names]
         proxies = [self.proxy(p) for p in self.spec.proxy_names]
+        if details:
+            for p in proxies:
+                p.details = self.proxy_details(p.name)
         holders = [p.name for p in proxies if p.holds_vip]
         holder = holders[0] if len(holders) == 1 else (",".join(holders) if holders else None)
         return LabStatus(self.spec.project, nodes, proxies, self.vip(holder), self.app())

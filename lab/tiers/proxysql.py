@@ -1,0 +1,191 @@
+"""ProxySQL tier: routing by statement on one port, Galera-aware hostgroups, a ProxySQL cluster.
+
+ProxySQL reads every statement: writes, `SELECT … FOR UPDATE` and whole transactions go to the
+single writer (hostgroup 10), plain SELECTs to the readers (hostgroup 30); its Galera monitor
+moves nodes between the writer, backup-writer, reader and offline hostgroups. A client
+session is not pinned to one backend connection (multiplexing, sysown/proxysql#3333), which is
+why a per-session `wsrep_sync_wait` does not hold through it.
+
+Where the image comes from (`proxy.proxysql_source`):
+- `package`: ProxySQL's own APT repository, verified by apt against the repository's signing key
+  (needs internet);
+- `official`: the `proxysql/proxysql` image (needs a registry);
+- `deb`: a `.deb` the user downloaded elsewhere (`proxy.proxysql_deb`), installed offline;
+- `image`: any local image with a `proxysql` binary on its PATH (`proxy.proxysql_image`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+import pymysql
+
+from lab import db
+from lab import images as img
+from lab.errors import LabError
+from lab.paths import IMAGES
+from lab.tiers.base import Availability, Backend, Files, ProxyDetails, ProxyTier, ServiceShape
+
+CONFIG = "secrets/proxysql.cnf"
+DATADIR = "/var/lib/proxysql"
+HOSTGROUPS = {10: "writer", 20: "backup-writer", 30: "reader", 9999: "offline"}
+# configuration the two proxies keep in sync through the ProxySQL cluster (proxysql.cnf.j2)
+SYNCED_MODULES = ("mysql_query_rules", "mysql_servers_v2", "mysql_users", "proxysql_servers")
+DEB_DIR = IMAGES / "proxysql" / "deb"
+
+
+class ProxySQLTier(ProxyTier):
+    kind = "proxysql"
+    title = "ProxySQL"
+    routes_by_statement = True
+    pins_sessions = False
+    pools_connections = True
+    pinning_reference = "sysown/proxysql#3333: SET SESSION is not kept on one backend connection"
+    rendered_paths = (CONFIG,)
+
+    # ---- image ----
+
+    def image(self) -> img.ImageDef:
+        p = self.spec.proxy
+        ctx = IMAGES / "proxysql"
+        if p.proxysql_source == "image":
+            assert p.proxysql_image is not None  # the spec refuses source=image without one
+            return img.ImageDef("proxy", p.proxysql_image, ctx, external=True,
+                                missing_hint=(f"proxy.proxysql_image names {p.proxysql_image}, which is not on this "
+                                              "machine: `docker load -i FILE` or `docker tag SOME-IMAGE "
+                                              f"{p.proxysql_image}` (any image with a proxysql binary on its PATH)"))
+        if p.proxysql_source == "official":
+            return img.ImageDef("proxy", f"galera-lab/proxysql:{p.proxysql_version}-official", ctx,
+                                "Dockerfile.official", {"PROXYSQL_VERSION": p.proxysql_version},
+                                needs_base=False, offline=False)
+        if p.proxysql_source == "deb":
+            return img.ImageDef("proxy", f"galera-lab/proxysql:{p.proxysql_version}-deb", ctx, "Dockerfile.deb",
+                                {"BASE_IMAGE": img.BASE_IMAGE}, include_only=("Dockerfile.deb", "deb"))
+        return img.ImageDef("proxy", f"galera-lab/proxysql:{p.proxysql_version}", ctx, "Dockerfile",
+                            {"BASE_IMAGE": img.BASE_IMAGE, "PROXYSQL_VERSION": p.proxysql_version,
+                             "PROXYSQL_SERIES": ".".join(p.proxysql_version.split(".")[:2]) + ".x"},
+                            offline=False, include_only=("Dockerfile",))
+
+    def prepare_build(self) -> None:
+        """Copy a user's `.deb` into the build context (the `deb` source), replacing an older one."""
+        deb = self.spec.proxy.proxysql_deb
+        if self.spec.proxy.proxysql_source != "deb" or deb is None:
+            return
+        if not deb.is_file():
+            raise LabError(f"proxy.proxysql_deb {deb} is not a file; download ProxySQL's Debian 12 package "
+                           f"(proxysql_{self.spec.proxy.proxysql_version}-debian12_amd64.deb) and give its path")
+        DEB_DIR.mkdir(exist_ok=True)
+        for old in DEB_DIR.glob("*.deb"):
+            if old.name != deb.name:
+                old.unlink()
+        target = DEB_DIR / deb.name
+        if not target.exists() or target.stat().st_size != deb.stat().st_size:
+            shutil.copyfile(deb, target)
+
+    def availability(self, present: Callable[[str], bool]) -> Availability:
+        p = self.spec.proxy
+        tag = self.image().tag
+        if present(tag):
+            return Availability(True, f"image {tag} is on this machine")
+        if p.proxysql_source == "deb" and p.proxysql_deb is not None and p.proxysql_deb.is_file():
+            return Availability(True, f"{p.proxysql_deb} builds {tag} offline")
+        how = {
+            "image": f"proxy.proxysql_image names {tag}, which is not on this machine (load it with "
+                     f"`docker load -i FILE`, or `docker tag` any local image with a proxysql binary as {tag})",
+            "official": f"no {tag} here; `galera-lab images --set proxy.kind=proxysql "
+                        "--set proxy.proxysql_source=official` builds it where Docker Hub can be reached",
+            "deb": "proxy.proxysql_deb is not set to an existing ProxySQL .deb",
+            "package": f"no {tag} here; `galera-lab images --set proxy.kind=proxysql` builds it from ProxySQL's "
+                       "APT repository (internet), or bring your own: proxy.proxysql_image or proxy.proxysql_deb",
+        }[p.proxysql_source]
+        return Availability(False, how)
+
+    # ---- files and service ----
+
+    def files(self, env: jinja2.Environment, ctx: dict[str, Any]) -> Files:
+        return {CONFIG: (env.get_template("proxysql.cnf.j2").render(ctx, hostgroups=HOSTGROUPS), True)}
+
+    def service(self) -> ServiceShape:
+        # --initial: ProxySQL reads proxysql.cnf only without a proxysql.db in its datadir; the
+        # datadir is a tmpfs anyway, so every start begins from the rendered file (DESIGN.md)
+        return ServiceShape(
+            volumes=(f"./{CONFIG}:/etc/proxysql.cnf:ro",),
+            entrypoint=("proxysql", "-f", "--initial", "-c", "/etc/proxysql.cnf", "-D", DATADIR),
+            tmpfs=(DATADIR,),
+        )
+
+    @property
+    def route_classes(self) -> dict[str, str]:
+        return {"select": "readers", "write": "writer", "select_for_update": "writer",
+                "select_in_transaction": "writer"}
+
+    # ---- the running proxy ----
+
+    def admin(self, proxy: str, secrets: dict[str, str], timeout: float = 2.0) -> Any:
+        """A session on `proxy`'s admin interface as the remote admin `radmin`."""
+        return db.session(str(self.spec.proxy_backend_address(proxy)), self.spec.proxy.admin_port, "radmin",
+                          secrets["PROXYSQL_ADMIN_PASSWORD"], timeout=timeout)
+
+    def _node_names(self) -> dict[str, str]:
+        return {str(self.spec.node_address(n)): n for n in self.spec.node_names}
+
+    def backends(self, proxy: str, secrets: dict[str, str]) -> list[Backend]:
+        """From runtime_mysql_servers: a node is UP in a role when ONLINE in that role's hostgroup;
+        in the offline hostgroup it is OFFLINE whatever ProxySQL's status column says."""
+        names = self._node_names()
+        with self.admin(proxy, secrets) as conn:
+            rows = db.query(conn, "SELECT hostgroup_id, hostname, status FROM runtime_mysql_servers "
+                                  "ORDER BY hostgroup_id, hostname")
+        out = []
+        for hg, host, status in rows:
+            role = HOSTGROUPS.get(int(hg), str(hg))
+            shown = "OFFLINE" if role == "offline" else ("UP" if status == "ONLINE" else str(status))
+            out.append(Backend(names.get(host, host), role, shown))
+        return out
+
+    def details(self, proxy: str, secrets: dict[str, str]) -> ProxyDetails:
+        """Hostgroups with their ONLINE members, and whether the ProxySQL cluster agrees."""
+        names = self._node_names()
+        with self.admin(proxy, secrets) as conn:
+            servers = db.query(conn, "SELECT hostgroup_id, hostname, status FROM runtime_mysql_servers")
+            sums = db.query(conn, "SELECT hostname, name, version, checksum FROM stats_proxysql_servers_checksums")
+        groups: dict[str, list[str]] = {role: [] for role in HOSTGROUPS.values()}
+        for hg, host, status in sorted(servers, key=lambda r: (int(r[0]), names.get(r[1], r[1]))):
+            if status == "ONLINE":
+                groups.setdefault(HOSTGROUPS.get(int(hg), str(hg)), []).append(names.get(host, host))
+        return ProxyDetails(hostgroups=groups, cluster=cluster_sync(sums, self.spec))
+
+    def connections_opened(self, secrets: dict[str, str]) -> int | None:
+        """Sum of ConnOK (backend connections opened) over every proxy's connection pool."""
+        total = 0
+        try:
+            for proxy in self.spec.proxy_names:
+                with self.admin(proxy, secrets) as conn:
+                    total += int(db.query(conn, "SELECT COALESCE(SUM(ConnOK), 0) FROM stats_mysql_connection_pool")[0][0])
+        except (OSError, pymysql.MySQLError):
+            return None
+        return total
+
+    @property
+    def version_command(self) -> list[str]:
+        return ["proxysql", "--version"]
+
+
+def cluster_sync(rows: list[tuple[Any, ...]], spec: Any) -> dict[str, Any]:
+    """From stats_proxysql_servers_checksums (hostname, module, version, checksum): per synced
+    module, the checksum each peer reports; in sync when every peer reports the same one.
+
+    Why these modules: they are the configuration the proxies share (rules, servers, users,
+    peers); runtime variables and admin credentials are each proxy's own.
+    """
+    peers = {str(spec.proxy_backend_address(p)): p for p in spec.proxy_names}
+    modules: dict[str, dict[str, str]] = {}
+    for host, module, version, checksum in rows:
+        if module in SYNCED_MODULES and int(version or 0) > 0:
+            modules.setdefault(str(module), {})[peers.get(host, host)] = str(checksum)
+    seen_all = all(len(by_peer) == len(peers) for by_peer in modules.values()) and len(modules) == len(SYNCED_MODULES)
+    in_sync = seen_all and all(len(set(by_peer.values())) == 1 for by_peer in modules.values())
+    return {"in_sync": in_sync, "peers": sorted(peers.values()), "modules": modules}
