@@ -4,7 +4,10 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 LAB     = $(BIN)/galera-lab
 SPEC   ?=
-SPEC_ARG = $(if $(SPEC),--spec $(SPEC),)
+PROFILE ?=
+SPEC_ARG = $(if $(SPEC),--spec $(SPEC),)$(if $(PROFILE), --profile $(PROFILE),)
+# the test suites and the bench run on the user's topology too (lab/isolation.py)
+SUITE_ENV = GALERA_LAB_SPEC=$(SPEC) GALERA_LAB_PROFILE=$(PROFILE)
 
 .PHONY: help venv host-deps lab-up lab-down lab-status images generate test unit e2e chaos stale-reads report bench clean
 
@@ -46,11 +49,11 @@ generate: venv ## render the stack folder without starting anything
 unit: venv ## fast tests, no Docker
 	$(BIN)/pytest -q -m "not e2e and not chaos"
 
-test: venv host-deps ## unit tests + the end-to-end lab test
-	$(BIN)/pytest -q -m "not chaos"
+test: venv host-deps ## unit tests + the end-to-end lab test (SPEC=lab.yaml: on your topology)
+	$(SUITE_ENV) $(BIN)/pytest -q -m "not chaos"
 
-chaos: venv host-deps ## the chaos catalog against a real lab
-	$(BIN)/pytest -q -m chaos chaos/
+chaos: venv host-deps ## the chaos catalog against a lab of its own (SPEC=lab.yaml PROFILE=fast)
+	$(SUITE_ENV) $(BIN)/pytest -q -m chaos chaos/
 
 stale-reads: venv ## stale reads by wsrep_sync_wait against the running lab
 	$(LAB) stale-reads $(SPEC_ARG)
@@ -58,8 +61,8 @@ stale-reads: venv ## stale reads by wsrep_sync_wait against the running lab
 report: venv ## Markdown + PNG report of the latest results
 	$(LAB) report $(SPEC_ARG)
 
-bench: venv ## speed, memory and failover figures (prints numbers)
-	$(BIN)/python -m lab.bench
+bench: venv ## speed, memory, routing, stale-read and failover figures per tier (prints numbers)
+	$(SUITE_ENV) $(BIN)/python -m lab.bench
 
 clean: ## remove the virtual environment (labs: make lab-down VOLUMES=1)
 	rm -rf $(VENV)

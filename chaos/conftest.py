@@ -22,7 +22,8 @@ import pytest
 
 from chaos import faults
 from chaos.report import ResultsFile
-from chaos.scenario import PROJECT, ChaosLab, Scenario, read_versions, say
+from chaos.scenario import PROJECT, ChaosLab, Scenario, chaos_spec, read_versions, say
+from lab.isolation import describe_user_spec, missing_part
 from lab.paths import stack_dir
 
 _RUN_DIR = pytest.StashKey[Path]()
@@ -81,9 +82,10 @@ def _outcome(item: pytest.Item) -> str:
 
 @pytest.fixture(scope="session")
 def chaos_lab(request: pytest.FixtureRequest) -> Iterator[ChaosLab]:
-    reason = _docker_reason()
+    reason = _docker_reason() or missing_part(chaos_spec())
     if reason:
         pytest.skip(reason)
+    say(f"topology: {describe_user_spec()}")
     chaos = ChaosLab()
     say(f"bringing {PROJECT} up ({chaos.stack})")
     started = time.monotonic()

@@ -27,27 +27,19 @@ from chaos.report import ResultsFile
 from chaos.workloads import (AvailabilityProbe, Endpoint, HttpProbe, RoutingProbe, Sampler, Workload, Writer,
                              ensure_tables, final_keys, running)
 from lab.errors import LabError
+from lab.isolation import SUITES, suite_spec
 from lab.paths import stack_dir
 from lab.plan import resolve
 from lab.runtime import Lab, leftover_resources
-from lab.spec import LabSpec, load_spec
+from lab.spec import LabSpec
 
-PROJECT = "chaos-lab"
-BASE_OVERRIDES: list[tuple[str, Any]] = [
-    ("project", PROJECT),
-    ("networks.backend.subnet", "198.18.20.0/24"),
-    ("networks.frontend.subnet", "198.18.21.0/24"),
-    ("keepalived.vip", "198.18.21.100"),
-    ("keepalived.virtual_router_id", 71),
-    ("app.http_port", 18081),
-    ("proxy.kind", "haproxy"),
-    ("app.kind", "probe"),
-]
+PROJECT = SUITES["chaos"].project
 
 
 def chaos_spec(extra: list[tuple[str, Any]] | None = None) -> LabSpec:
-    """The chaos lab's spec: its own project, subnets, VIP, router id and HTTP port."""
-    return load_spec(None, BASE_OVERRIDES + list(extra or []))
+    """The user's spec (`make chaos SPEC=…`, `--lab-spec`) on the chaos lab's own project,
+    subnets, VIP, router id and HTTP port; `extra` for scenarios that need other settings."""
+    return suite_spec("chaos", extra)
 
 
 def say(msg: str) -> None:
@@ -134,10 +126,7 @@ def read_versions(lab: Lab) -> dict[str, str]:
         return lines[0] if lines else f"unknown (exit {code})"
 
     proxy = lab.spec.proxy_names[0]
-    if lab.plan.proxy_kind == "haproxy":
-        out["haproxy"] = exec_first_line(proxy, ["haproxy", "-v"])
-    else:
-        out["proxysql"] = exec_first_line(proxy, ["proxysql", "--version"])
+    out[lab.plan.proxy_kind] = exec_first_line(proxy, lab.plan.tier.version_command)
     out["keepalived"] = exec_first_line(faults.sidecar_of(proxy), ["keepalived", "--version"])
     return out
 
@@ -196,7 +185,7 @@ class Scenario:
         if http:
             ws.append(HttpProbe(lab, self.history, duration=duration))
         if route:
-            ws.append(RoutingProbe(lab, self.history, lab.plan.proxy_kind, duration=duration))
+            ws.append(RoutingProbe(lab, self.history, duration=duration))
         self.workloads += ws
         with running(*ws):
             yield self

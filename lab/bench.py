@@ -20,28 +20,19 @@ from lab import images
 from lab.paths import stack_dir
 from lab.plan import image_defs
 from lab.runtime import Lab
-from lab.spec import LabSpec, load_spec
-
-BENCH_OVERRIDES: list[tuple[str, Any]] = [
-    ("project", "bench-lab"),
-    ("networks.backend.subnet", "198.18.40.0/24"),
-    ("networks.frontend.subnet", "198.18.41.0/24"),
-    ("keepalived.vip", "198.18.41.100"),
-    ("keepalived.virtual_router_id", 91),
-    ("app.http_port", 18090),
-    ("proxy.kind", "haproxy"),
-    ("app.kind", "probe"),
-]
-
+from lab.isolation import suite_spec
+from lab.spec import LabSpec
 
 def bench_spec(extra: list[tuple[str, Any]] | None = None, profile: str | None = None) -> LabSpec:
-    return load_spec(None, BENCH_OVERRIDES + (extra or []), profile=profile)
+    """The user's spec (`make bench SPEC=…`) on the bench lab's own project, subnets and ports."""
+    return suite_spec("bench", extra, profile=profile)
 
 
 def remove_images(spec: LabSpec, plan_proxy: str, plan_app: str) -> None:
     """Delete the lab's images and the base image, so the next `up` is a true cold start."""
     cli = docker.from_env()
-    tags = [d.tag for d in image_defs(spec, plan_proxy, plan_app)] + [images.BASE_IMAGE]
+    # never a user's own image (proxy.proxysql_image): nothing here could rebuild it
+    tags = [d.tag for d in image_defs(spec, plan_proxy, plan_app) if not d.external] + [images.BASE_IMAGE]
     for tag in tags:
         if images.image_present(tag, cli):
             cli.images.remove(tag, force=True)

@@ -21,22 +21,22 @@ import pytest
 from lab import db
 from lab.errors import LabError
 from lab.runtime import Lab, leftover_resources
-from lab.spec import LabSpec, load_spec
+from lab.isolation import SUITES, missing_part, suite_spec, user_profile, user_spec_path
+from lab.spec import LabSpec
 from tests.docker_check import docker_skip_reason
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
-PROJECT = "e2e-lab"
-OVERRIDES = [
-    ("project", PROJECT),
-    ("networks.backend.subnet", "198.18.10.0/24"),
-    ("networks.frontend.subnet", "198.18.11.0/24"),
-    ("keepalived.vip", "198.18.11.100"),
-    ("keepalived.virtual_router_id", 61),
-    ("app.http_port", 18080),
-    ("proxy.kind", "haproxy"),
-    ("app.kind", "probe"),
-]
+PROJECT = SUITES["e2e"].project
+
+
+def cli_spec_args() -> list[str]:
+    """The same spec as `suite_spec("e2e")`, as `galera-lab` flags."""
+    args = ["--spec", str(user_spec_path())] if user_spec_path() else []
+    args += ["--profile", user_profile()] if user_profile() else []
+    for key, value in SUITES["e2e"].overrides():
+        args += ["--set", f"{key}={'null' if value is None else value}"]
+    return args
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -79,8 +79,11 @@ def write_via_vip(lab: Lab, table: str, n: int) -> set[str]:
 
 def test_lab_lifecycle(tmp_path: Path) -> None:
     env = {**os.environ, "LAB_HOME": str(tmp_path)}
-    spec_args = [a for k, v in OVERRIDES for a in ("--set", f"{k}={v}")]
-    spec: LabSpec = load_spec(None, OVERRIDES)
+    spec_args = cli_spec_args()
+    spec: LabSpec = suite_spec("e2e")
+    missing = missing_part(spec)
+    if missing:
+        pytest.skip(missing)
     lab = Lab.create(spec, tmp_path / PROJECT)
     try:
         # 1. Ctrl-C in the middle of `up`, then `up` again finishes the job
@@ -101,10 +104,12 @@ def test_lab_lifecycle(tmp_path: Path) -> None:
         assert all(n["state"] == "Synced" and n["cluster_size"] == 3 and n["cluster_status"] == "Primary" for n in st["galera"])
         assert [p["name"] for p in st["proxies"]] == spec.proxy_names
         assert sum(p["holds_vip"] for p in st["proxies"]) == 1
-        assert all(p["kind"] == "haproxy" and any(b["status"] == "UP" for b in p["backends"]) for p in st["proxies"])
+        assert all(p["kind"] == lab.plan.proxy_kind and any(b["status"] == "UP" for b in p["backends"])
+                   for p in st["proxies"])
         holder = next(p["name"] for p in st["proxies"] if p["holds_vip"])
-        assert st["vip"] == {**st["vip"], "address": "198.18.11.100", "port": 6033, "holder": holder, "sql_ok": True}
-        assert st["app"]["kind"] == "probe" and st["app"]["http_status"] == 200
+        assert st["vip"] == {**st["vip"], "address": str(spec.keepalived.vip), "port": spec.proxy.sql_port,
+                             "holder": holder, "sql_ok": True}
+        assert st["app"]["kind"] == lab.plan.app_kind and st["app"]["http_status"] == 200
 
         # 4. `up` on a running lab changes nothing
         before = {c: lab.docker.containers.get(spec.container(c)).id for c in spec.node_names}

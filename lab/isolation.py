@@ -1,0 +1,99 @@
+"""The labs the test suites and the bench bring up, each apart from the user's own lab.
+
+Why: the chaos suite, the stale-read test, the end-to-end test and the bench must run on the
+user's topology (their proxy tier, application, timers, Galera settings), yet never touch the
+lab the user has running. So each suite takes the user's spec and overrides only what keeps
+its lab apart: project name, subnets, VIP, VRRP router id and published HTTP port.
+
+The user's spec reaches every suite the same way: `GALERA_LAB_SPEC` (a lab.yaml) and
+`GALERA_LAB_PROFILE` (a profile name), set by `make … SPEC=… PROFILE=…` or by the pytest
+options `--lab-spec` and `--lab-profile`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.spec import LabSpec, load_spec
+
+SPEC_ENV = "GALERA_LAB_SPEC"
+PROFILE_ENV = "GALERA_LAB_PROFILE"
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What keeps one suite's lab apart: its own /23 (backend, then frontend), router id, port."""
+
+    project: str
+    base: str  # a /23 inside 198.18.0.0/15: backend is its first /24, frontend its second
+    router_id: int
+    http_port: int
+
+    def overrides(self) -> list[tuple[str, Any]]:
+        net = ipaddress.IPv4Network(self.base)
+        backend, frontend = net.subnets(new_prefix=24)
+        return [
+            ("project", self.project),
+            ("networks.backend.subnet", str(backend)),
+            ("networks.frontend.subnet", str(frontend)),
+            ("keepalived.vip", str(frontend.network_address + 100)),
+            ("keepalived.virtual_router_id", self.router_id),
+            ("app.http_port", self.http_port),
+            # derived from the subnet again: the user's own would fall outside the suite's
+            ("networks.frontend.shim_address", None),
+            ("networks.frontend.parent", None),
+        ]
+
+
+SUITES: dict[str, Isolation] = {
+    "e2e": Isolation("e2e-lab", "198.18.10.0/23", 61, 18080),
+    "chaos": Isolation("chaos-lab", "198.18.20.0/23", 71, 18081),
+    "stale": Isolation("stale-lab", "198.18.30.0/23", 81, 18082),
+    "bench": Isolation("bench-lab", "198.18.40.0/23", 91, 18090),
+}
+
+
+def user_spec_path() -> Path | None:
+    """The user's lab.yaml for the suites, if one was given."""
+    raw = os.environ.get(SPEC_ENV, "").strip()
+    return Path(raw) if raw else None
+
+
+def user_profile() -> str | None:
+    raw = os.environ.get(PROFILE_ENV, "").strip()
+    return raw or None
+
+
+def suite_spec(suite: str, extra: list[tuple[str, Any]] | None = None, profile: str | None = None) -> LabSpec:
+    """The user's spec (or the defaults) with the suite's isolation settings, then `extra`.
+
+    `profile` (e.g. "fast" for a bench section) wins over the user's profile."""
+    overrides = SUITES[suite].overrides() + list(extra or [])
+    return load_spec(user_spec_path(), overrides, profile=profile or user_profile())
+
+
+def describe_user_spec() -> str:
+    """Where the suites' topology comes from, for their first line of output."""
+    parts = [f"spec {user_spec_path()}" if user_spec_path() else "default spec"]
+    if user_profile():
+        parts.append(f"profile {user_profile()}")
+    return ", ".join(parts)
+
+
+def missing_part(spec: LabSpec) -> str | None:
+    """Why a lab of this spec can't run on this machine (a part the spec names explicitly is not
+    here and can't be built offline), or None. Suites skip with this reason, naming the part and
+    how to get it; `auto` never needs it, since it picks what is here."""
+    from lab import images
+    from lab.tiers import tier
+
+    if spec.proxy.kind == "auto":
+        return None
+    found = tier(spec.proxy.kind, spec).availability(images.image_present)
+    if found.ok:
+        return None
+    return f"the spec asks for the {tier(spec.proxy.kind, spec).title} tier, and {found.reason}"
