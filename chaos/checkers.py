@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from chaos.history import History, Op
 
-ROUTE_CLASSES: frozenset[str] = frozenset({"write", "select", "select_for_update"})
+# "select" must reach a reader; every other class (writes, locking reads, reads inside a
+# transaction) the single writer
+ROUTE_CLASSES: frozenset[str] = frozenset({"write", "select", "select_for_update", "select_in_transaction"})
 
 
 class _Verdict:
@@ -295,7 +297,7 @@ class Routing(_Verdict):
 
 def check_routing(
     ops: Iterable[Op],
-    tier: Literal["proxysql", "haproxy"],
+    tier: str,
     writer: str | None,
     readers: set[str],
     writer_changes: Sequence[tuple[float, str]] | None = None,
@@ -307,8 +309,8 @@ def check_routing(
     conflicts or stale locks that only show under load.
 
     Judges `route` ops that succeeded and name the serving `node` (others count as
-    `unserved`). `value` is the statement class: "write" and "select_for_update" must be served
-    by the writer; "select" by one of `readers`. For HAProxy, "select" means "sent through the
+    `unserved`). `value` is the statement class: "select" must be served by one of `readers`,
+    every other class ("write", "select_for_update", "select_in_transaction") by the writer. For HAProxy, "select" means "sent through the
     reader listener", so `readers` is that listener's backends.
 
     The writer may change during a fault: `writer_changes` lists (time, new writer) and

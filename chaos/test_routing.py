@@ -1,6 +1,18 @@
-"""Routing of the proxy tier on a healthy lab: which backend serves reads and writes."""
+"""Routing of the proxy tier on a healthy lab: which backend serves reads and writes.
+
+The same test for every tier: the tier says which statement classes it routes and on which
+port (`ProxyTier.route_classes`); each answer names the node that served it. Checked three
+ways: statement by statement through the VIP, through the application's own read/write page,
+and (ProxySQL) by the proxies' cluster, which must carry a change made on one proxy to the
+other.
+"""
 
 from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+import urllib.request
 
 import pytest
 
@@ -10,34 +22,80 @@ from chaos.scenario import Scenario
 
 pytestmark = pytest.mark.chaos
 
-PROXYSQL_SKIP = "ProxySQL-only check: this lab runs the HAProxy tier (ProxySQL can't be installed on this machine)"
 
-
-def _route(scenario: Scenario, tier: str):
+def test_routing_by_statement_class(scenario: Scenario) -> None:
+    """Writes, locking reads and reads inside a transaction reach the single writer; plain
+    SELECTs reach the readers (HAProxy: through its reader listener)."""
     lab = scenario.lab
+    tier = lab.plan.tier
     status = lab.status()
     writer, readers = writer_of(status), set(readers_of(status))
+
+    def each_class_routed() -> bool:
+        ok = Counter(op.value for op in scenario.history.ops("route") if op.outcome == "ok")
+        return all(ok[name] >= 10 for name in tier.route_classes)
+
     with scenario.clients(writer=False, avail=False, http=False, route=True):
-        scenario.wait_for_ok("route", 30)
-    verdict = check_routing(scenario.history.ops("route"), tier, writer, readers)  # type: ignore[arg-type]
+        scenario.wait(each_class_routed, "10 routed statements of each class", timeout=60)
+    verdict = check_routing(scenario.history.ops("route"), tier.kind, writer, readers)
     scenario.verdicts["routing"] = verdict
-    scenario.figure(writer=writer, readers=sorted(readers), routed=verdict.counts)
-    return verdict
-
-
-def test_routing_by_listener(scenario: Scenario) -> None:
-    """HAProxy: the writer listener reaches the writer only, the reader listener the readers."""
-    if scenario.lab.plan.proxy_kind != "haproxy":
-        pytest.skip("HAProxy-only check: this lab runs ProxySQL")
-    verdict = _route(scenario, "haproxy")
-    assert verdict.served >= 30 and verdict.ok, verdict.violations
-
-
-def test_routing_by_statement(scenario: Scenario) -> None:
-    """ProxySQL: writes and SELECT … FOR UPDATE to the writer (hostgroup 10), plain SELECTs to
-    the readers (hostgroup 30), all on one port."""
-    if scenario.lab.plan.proxy_kind != "proxysql":
-        pytest.skip(PROXYSQL_SKIP)
-    verdict = _route(scenario, "proxysql")
+    scenario.figure(tier=tier.kind, writer=writer, readers=sorted(readers), routed=verdict.counts)
     assert verdict.ok, verdict.violations
-    assert set(verdict.counts) == {"write", "select", "select_for_update"}
+    assert set(verdict.counts) == set(tier.route_classes), verdict.counts
+    assert set(verdict.counts["select"]) <= readers and writer not in verdict.counts["select"]
+
+
+def test_routing_from_the_application(scenario: Scenario) -> None:
+    """The application's own read/write page: its write lands on the writer, its read (on the
+    application's read endpoint) on a reader."""
+    lab = scenario.lab
+    if lab.plan.app_kind != "probe":
+        pytest.skip(f"reads the probe app's rw.php; this lab runs {lab.plan.app_kind} "
+                    "(its routing is checked by the Chamilo scenarios)")
+    status = lab.status()
+    writer, readers = writer_of(status), set(readers_of(status))
+    served: list[dict[str, str]] = []
+    for _ in range(20):
+        with urllib.request.urlopen(lab.probe.app_url() + "rw.php", timeout=5) as resp:
+            served.append(json.loads(resp.read().decode())["served_by"])
+    writes = {s["write"].split("/")[-1] for s in served}
+    reads = {s["read"].split("/")[-1] for s in served}
+    scenario.figure(app_writes_on=sorted(writes), app_reads_on=sorted(reads))
+    assert writes == {writer}, f"application writes served by {writes}, writer is {writer}"
+    assert reads <= readers and reads, f"application reads served by {reads}, readers are {readers}"
+
+
+def test_proxysql_cluster_carries_a_change(scenario: Scenario) -> None:
+    """A query rule added on one proxy's admin interface reaches the other through the
+    ProxySQL cluster, and so does its removal; `status` reports the cluster in sync after."""
+    lab = scenario.lab
+    if lab.plan.proxy_kind != "proxysql":
+        pytest.skip(f"ProxySQL cluster check: this lab runs the {lab.plan.tier.title} tier, which has no "
+                    "cluster of its own (run it with a spec with proxy.kind: proxysql)")
+    if len(lab.spec.proxy_names) < 2:
+        pytest.skip("needs two proxies (proxy.count >= 2)")
+    tier = lab.plan.tier
+    first, second = lab.spec.proxy_names[:2]
+    rule = 9000 + int(time.time()) % 900
+
+    def rule_on(proxy: str) -> bool:
+        with tier.admin(proxy, lab.secrets) as conn, conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM runtime_mysql_query_rules WHERE rule_id = %s", (rule,))
+            return bool(cur.fetchone()[0])
+
+    def admin(sql: str, *args: object) -> None:
+        with tier.admin(first, lab.secrets) as conn, conn.cursor() as cur:
+            cur.execute(sql, args or None)
+            cur.execute("LOAD MYSQL QUERY RULES TO RUNTIME")
+
+    admin("INSERT INTO mysql_query_rules (rule_id, active, match_digest, destination_hostgroup, apply, comment) "
+          "VALUES (%s, 0, '^SELECT lab_cluster_probe', 10, 1, 'chaos: cluster sync check')", rule)
+    try:
+        there = scenario.wait(lambda: rule_on(second), f"rule {rule} on {second}", timeout=30, interval=0.1)
+    finally:
+        admin("DELETE FROM mysql_query_rules WHERE rule_id = %s", rule)
+    gone = scenario.wait(lambda: not rule_on(second), f"rule {rule} gone from {second}", timeout=30, interval=0.1)
+    in_sync = scenario.wait(lambda: all(lab.probe.proxy_details(p).get("cluster", {}).get("in_sync")
+                                        for p in (first, second)), "the ProxySQL cluster in sync", timeout=30)
+    scenario.figure(cluster_sync_add_s=round(there, 2), cluster_sync_remove_s=round(gone, 2),
+                    cluster_in_sync_after_s=round(in_sync, 2))

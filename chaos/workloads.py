@@ -58,6 +58,12 @@ have been ordered, and the row can then be found on every node (seen in the isol
 1317 (query interrupted) can also strike during commit."""
 
 
+# ProxySQL's own errors for a statement it never sent to a backend: 9001 "Max connect timeout
+# reached while reaching hostgroup" (no usable server in the hostgroup within
+# mysql-connect_timeout_server_max)
+PROXY_NEVER_SENT: frozenset[int] = frozenset({9001})
+
+
 def classify_statement_error(exc: BaseException) -> Outcome:
     """Outcome of an autocommit write whose statement raised, once the statement may have been sent.
 
@@ -70,6 +76,8 @@ def classify_statement_error(exc: BaseException) -> Outcome:
         return "fail"
     if isinstance(exc, pymysql.MySQLError) and exc.args and isinstance(exc.args[0], int):
         code = exc.args[0]
+        if code in PROXY_NEVER_SENT:
+            return "fail"
         return "fail" if 0 < code < CLIENT_ERRORS_FROM and code not in INDETERMINATE_SERVER_ERRORS else "unknown"
     return "unknown"
 
@@ -186,8 +194,10 @@ def running(*workloads: Workload) -> Iterator[tuple[Workload, ...]]:
 class Writer(Workload):
     """INSERTs unique keys through the VIP, one at a time, reconnecting after any failure.
 
-    The serving node is read once per connection (`@@wsrep_node_name`; a connection through
-    HAProxy or to one node stays on one backend) and stored in the row as well.
+    Each INSERT stores the node that ran it in its row and returns it (`RETURNING`), so the
+    history names the serving node of every acknowledged write on any tier: through ProxySQL a
+    session's statements may run on different backends, and a `SELECT @@wsrep_node_name`
+    would even be routed to a reader.
     """
 
     def __init__(self, lab: Any, history: History, duration: float = 120.0, interval: float = 0.05,
@@ -201,13 +211,7 @@ class Writer(Workload):
         self.seq = 0
 
     def _connect(self) -> None:
-        conn = self.endpoint.connect(timeout=2.0, read_timeout=self.timeout)
-        try:
-            self.node = str(db.query(conn, "SELECT @@wsrep_node_name")[0][0])
-        except BaseException:
-            conn.close()
-            raise
-        self.conn = conn
+        self.conn = self.endpoint.connect(timeout=2.0, read_timeout=self.timeout)
 
     def _drop(self) -> None:
         if self.conn is not None:
@@ -232,9 +236,12 @@ class Writer(Workload):
                     self.sleep(max(self.interval, 0.05))
                     continue
             try:
-                db.query(self.conn, f"INSERT INTO {WRITES_TABLE} (k, node) VALUES (%s, @@wsrep_node_name)", (key,))
+                rows = db.query(self.conn, f"INSERT INTO {WRITES_TABLE} (k, node) VALUES (%s, @@wsrep_node_name) "
+                                           "RETURNING node", (key,))
+                self.node = str(rows[0][0]) if rows else None
                 self.record("write", key, self.seq, start, "ok", node=self.node)
             except (pymysql.MySQLError, OSError) as exc:
+                # node: where the previous write ran (this one's is unknown)
                 self.record("write", key, self.seq, start, classify_statement_error(exc), node=self.node,
                             error=error_text(exc))
                 self._drop()
@@ -345,23 +352,24 @@ def served_node(body: bytes) -> str | None:
 
 
 class RoutingProbe(Workload):
-    """Which backend serves reads and writes, every `interval` seconds, on fresh connections.
+    """Which backend serves each statement class, every `interval` seconds, on fresh connections.
 
-    HAProxy (routing by listener): a read through the reader listener and a write through the
-    writer listener, each followed by `@@wsrep_node_name` on the same connection.
-    ProxySQL (routing by statement, one port): a plain SELECT (→ readers), a
-    `SELECT … FROM DUAL FOR UPDATE` (→ writer) and an INSERT whose row records the node that
-    ran it, read back with a locking read (→ writer).
+    The classes are the tier's (`ProxyTier.route_classes`): a plain SELECT on the tier's read
+    port, an INSERT whose row records the node that ran it (read back with a locking read), and
+    on a tier that routes by statement also `SELECT … FOR UPDATE` and a SELECT inside a
+    transaction. Each answer names the node that served it (`@@wsrep_node_name`), so the
+    checker judges what happened, not what the configuration says.
     """
 
-    def __init__(self, lab: Any, history: History, tier: str, duration: float = 120.0, interval: float = 0.2,
+    def __init__(self, lab: Any, history: History, duration: float = 120.0, interval: float = 0.2,
                  timeout: float = 2.0, process: str = "route"):
         super().__init__(history, process, duration)
-        self.tier = tier
+        tier = lab.plan.tier
+        self.classes = list(tier.route_classes)
         self.interval = interval
         self.timeout = timeout
-        self.writer_ep = Endpoint.vip(lab)
-        self.reader_ep = Endpoint.vip(lab, lab.spec.proxy.reader_port) if tier == "haproxy" else self.writer_ep
+        self.writer_ep = Endpoint.vip(lab, tier.write_port)
+        self.reader_ep = Endpoint.vip(lab, tier.read_port)
 
     def _op(self, statement: str, fn: Callable[[pymysql.connections.Connection], str], endpoint: Endpoint) -> None:
         start = time.time()
@@ -379,22 +387,37 @@ class RoutingProbe(Workload):
     def _whoami(conn: pymysql.connections.Connection, sql: str = "SELECT @@wsrep_node_name") -> str:
         return str(db.query(conn, sql)[0][0])
 
-    def _write(self, conn: pymysql.connections.Connection) -> str:
+    @staticmethod
+    def _write(conn: pymysql.connections.Connection) -> str:
         key = str(uuid.uuid4())
         db.query(conn, f"INSERT INTO {ROUTE_TABLE} (k, node) VALUES (%s, @@wsrep_node_name)", (key,))
-        if self.tier == "haproxy":
-            return self._whoami(conn)
         rows = db.query(conn, f"SELECT node FROM {ROUTE_TABLE} WHERE k = %s FOR UPDATE", (key,))
         return str(rows[0][0]) if rows else "?"
 
+    @classmethod
+    def _in_transaction(cls, conn: pymysql.connections.Connection) -> str:
+        conn.begin()
+        try:
+            return cls._whoami(conn)
+        finally:
+            conn.commit()
+
+    def statements(self) -> dict[str, tuple[Callable[[pymysql.connections.Connection], str], Endpoint]]:
+        every = {
+            "select": (self._whoami, self.reader_ep),
+            "write": (self._write, self.writer_ep),
+            "select_for_update": (lambda c: self._whoami(c, "SELECT @@wsrep_node_name FROM DUAL FOR UPDATE"),
+                                  self.writer_ep),
+            "select_in_transaction": (self._in_transaction, self.writer_ep),
+        }
+        return {name: every[name] for name in self.classes}
+
     def body(self) -> None:
+        statements = self.statements()
         while not self.stopping:
             start = time.monotonic()
-            self._op("select", self._whoami, self.reader_ep)
-            self._op("write", self._write, self.writer_ep)
-            if self.tier == "proxysql":
-                self._op("select_for_update",
-                         lambda c: self._whoami(c, "SELECT @@wsrep_node_name FROM DUAL FOR UPDATE"), self.writer_ep)
+            for name, (fn, endpoint) in statements.items():
+                self._op(name, fn, endpoint)
             self.sleep(self.interval - (time.monotonic() - start))
 
 

@@ -212,6 +212,7 @@ def test_heal_all_reports_errors_and_goes_on() -> None:
     (pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"), "unknown"),
     (pymysql.err.OperationalError(2006, "MySQL server has gone away"), "unknown"),
     (pymysql.err.InterfaceError(0, ""), "fail"),
+    (pymysql.err.OperationalError(9001, "Max connect timeout reached while reaching hostgroup 10"), "fail"),
     (TimeoutError("timed out"), "unknown"),
 ])
 def test_classify_statement_error(exc: BaseException, outcome: str) -> None:
