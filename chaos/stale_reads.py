@@ -7,6 +7,11 @@ many write-then-read pairs a second the path sustains, in three conditions:
 
 - ``idle``: nothing else runs; on two cores the apply lag is tiny, so 0 is rarely stale.
 - ``load``: a separate process keeps committing write batches through the VIP.
+- ``churn``: the load, plus other clients sharing the proxy's connection pool the way
+  applications do: short sessions, as the application's user and as the lab's, that read a
+  session variable (``SELECT @@…``). A pooling proxy resets such sessions' backend connections
+  before reusing them (ProxySQL: ``COM_CHANGE_USER``), which is what silently turns causal
+  reads off on MariaDB (galera#613) unless `proxy.proxysql_connection_reset` is ``close``.
 - ``held``: one reader's applier is stopped on purpose and deterministically:
   ``SET GLOBAL wsrep_desync=ON`` then ``FLUSH TABLES WITH READ LOCK`` in a held session. Galera
   pauses the provider on that node, appliers queue behind the global read lock, and because a
@@ -21,10 +26,23 @@ Three ways to apply the value (``mode``):
   held reader (a Galera-aware proxy takes a Desynced node out of rotation, see below).
 - ``session``: ``SET SESSION`` on a direct connection to the reader.
 - ``proxy-session``: ``SET SESSION`` on a connection through the proxy's read path. Every read
-  also returns ``@@wsrep_node_name`` and ``@@session.wsrep_sync_wait`` from the backend that
-  served it, so the study proves whether the session setting reached that backend. HAProxy
-  forwards TCP, so a session is pinned to one backend; ProxySQL multiplexes and does not pin
-  it (sysown/proxysql#3333).
+  also returns the session value from the backend that served it, so the study proves whether
+  the session setting reached that backend. HAProxy forwards TCP, so a session is pinned to one
+  backend; ProxySQL multiplexes and does not pin it (sysown/proxysql#3333).
+
+What a read is, and how the study knows where it ran and that the node waited:
+
+- Every read is ``SELECT p.token, n.name FROM probe p JOIN node_name n …``: ``node_name`` is an
+  Aria table, and Galera does not replicate Aria rows, so each node answers with its own name
+  (written on every node directly when the study starts). No ``@@`` variable appears in the
+  measured reads: a query naming one makes ProxySQL stop multiplexing the session and reset its
+  backend connection afterwards, so the probe would change the very pool it measures.
+- ``proxy-session`` reads also return the session's ``wsrep_sync_wait`` as the serving
+  backend sees it (from ``information_schema.SESSION_VARIABLES``, still without ``@@``).
+- Every cell records, per node, how much its ``wsrep_causal_reads`` status counter moved (and
+  ``Com_select``). ``@@wsrep_sync_wait`` can read 1 on a connection that no longer does causal
+  reads (after ``COM_CHANGE_USER``, galera#613); the counter can't lie, so read-your-writes is
+  proven by the counter, not by the variable.
 
 Probes run in worker processes (pymysql is pure Python and one process can't drive the
 required 1,000 pairs/s on two cores), each with threads that own one write and one read
@@ -48,9 +66,10 @@ from typing import Any, Iterator
 import pymysql
 
 from chaos.checkers import latency_percentiles
+from lab.tiers import TIERS
 
 VALUES: tuple[int, ...] = (0, 1, 3, 7, 15)
-CONDITIONS: tuple[str, ...] = ("idle", "load", "held")
+CONDITIONS: tuple[str, ...] = ("idle", "load", "churn", "held")
 MODES: tuple[str, ...] = ("global", "session", "proxy-session")
 READ_BIT = 1
 DATABASE = "stale_reads"
@@ -87,7 +106,8 @@ class StudyConfig:
     max_probes: int | None = None
     workers: int = 8  # write+read connection pairs in all
     processes: int = 2  # worker processes the pairs are spread over
-    load_workers: int = 4  # writer threads of the `load` condition
+    load_workers: int = 4  # writer threads of the `load` and `churn` conditions
+    churn_workers: int = 4  # short-session threads of the `churn` condition
     causal_read_timeout_s: float = 1.0  # repl.causal_read_timeout on the held reader
     reader: str | None = None  # the reader probed directly and held back (default: node2)
 
@@ -130,10 +150,25 @@ class Cell:
     connections_switched: int  # read connections answered by more than one node (not pinned)
     load_writes_per_s: float | None = None
     skipped: str | None = None
+    causal_reads: dict[str, int] = field(default_factory=dict)  # wsrep_causal_reads moved, per node
+    selects: dict[str, int] = field(default_factory=dict)  # Com_select moved, per node
+    backend_connections_opened: int | None = None  # by the proxies during the cell (ProxySQL ConnOK)
 
     @property
     def answered(self) -> int:
         return self.probes - self.errors
+
+    @property
+    def causal_reads_total(self) -> int:
+        return sum(self.causal_reads.values())
+
+    @property
+    def every_read_waited(self) -> bool | None:
+        """With the READ bit set: did the nodes count at least one causal read per answered read?
+        (Writes count too with the UPDATE/INSERT bits, so only value 1 makes this exact.)"""
+        if not self.sync_wait & READ_BIT or self.skipped or not self.answered:
+            return None
+        return self.causal_reads_total >= self.answered
 
 
 @dataclass
@@ -174,8 +209,10 @@ def _merge(counters: Iterable[Mapping[str, int]]) -> dict[str, int]:
 
 
 def aggregate(sync_wait: int, condition: str, mode: str, read_via: str,
-              parts: Sequence[Mapping[str, Any]], load_writes_per_s: float | None = None) -> Cell:
-    """One cell from the workers' partial results (see `_run_thread` for their shape)."""
+              parts: Sequence[Mapping[str, Any]], load_writes_per_s: float | None = None,
+              counters: Mapping[str, Mapping[str, int]] | None = None) -> Cell:
+    """One cell from the workers' partial results (see `_run_thread` for their shape);
+    `counters`: per node, how much wsrep_causal_reads and Com_select moved during the cell."""
     probes = sum(p["probes"] for p in parts)
     stale = sum(p["stale"] for p in parts)
     errors_by_kind = _merge(p["errors"] for p in parts)
@@ -185,6 +222,8 @@ def aggregate(sync_wait: int, condition: str, mode: str, read_via: str,
     seconds = max((p["elapsed_s"] for p in parts), default=0.0)
     effective = _merge(p["effective"] for p in parts)
     reached = None if not effective else set(effective) == {str(sync_wait)}
+    served_by = _merge(p["served_by"] for p in parts)
+    counters = counters or {}
     return Cell(
         sync_wait=sync_wait, condition=condition, mode=mode, read_via=read_via,
         probes=probes, stale=stale,
@@ -195,11 +234,13 @@ def aggregate(sync_wait: int, condition: str, mode: str, read_via: str,
         write_latency_ms=latency_percentiles(x for p in parts for x in p.get("write_latencies_ms", [])).to_dict(),
         probes_per_s=round(probes / seconds, 1) if seconds > 0 else 0.0,
         seconds=round(seconds, 3),
-        served_by=_merge(p["served_by"] for p in parts),
+        served_by=served_by,
         effective_sync_wait=effective, setting_reached_backend=reached,
         connections=sum(p["connections"] for p in parts),
         connections_switched=sum(p["switched"] for p in parts),
         load_writes_per_s=load_writes_per_s,
+        causal_reads={n: c["causal_reads"] for n, c in sorted(counters.items())},
+        selects={n: c["selects"] for n, c in sorted(counters.items())},
     )
 
 
@@ -207,36 +248,33 @@ def pinning_verdict(proxy_kind: str, cells: Sequence[Cell]) -> dict[str, Any]:
     """Whether a per-session wsrep_sync_wait set through the proxy reached the serving backend.
 
     Why: the guide sets the variable globally because ProxySQL does not pin a session to one
-    backend (sysown/proxysql#3333); through HAProxy (TCP) it is pinned. The verdict rests on
-    what every read reported from the backend that served it, not on belief.
+    backend (sysown/proxysql#3333); through HAProxy (TCP) it is pinned. What the tier is known
+    to do comes from its module (`ProxyTier.pins_sessions`); the verdict rests on what every
+    read reported from the backend that served it, not on belief.
     """
+    tier = TIERS[proxy_kind]
+    known = f"{tier.title} is known to {'pin' if tier.pins_sessions else 'not pin'} sessions ({tier.pinning_reference})"
     mine = [c for c in cells if c.mode == "proxy-session" and c.skipped is None and c.answered > 0]
     if not mine:
-        known = ("ProxySQL does not pin a session to one backend after SET SESSION wsrep_sync_wait "
-                 "(sysown/proxysql#3333)" if proxy_kind == "proxysql" else
-                 "HAProxy forwards TCP, so a session stays on the backend it connected to")
-        return {"proxy": proxy_kind, "pinned": None, "verified_reads": 0,
-                "statement": f"not measured (no proxy-session reads); known: {known}"}
+        return {"proxy": proxy_kind, "pinned": None, "verified_reads": 0, "expected": tier.pins_sessions,
+                "statement": f"not measured (no proxy-session reads); {known}"}
     reads = sum(c.answered for c in mine)
     switched = sum(c.connections_switched for c in mine)
     connections = sum(c.connections for c in mine)
     mismatched = sum(n for c in mine for v, n in c.effective_sync_wait.items() if v != str(c.sync_wait))
-    pinned = switched == 0 and mismatched == 0
+    pinned = switched == 0
+    reached = mismatched == 0
     nodes = sorted({n for c in mine for n in c.served_by})
-    if pinned:
-        how = ("HAProxy forwards TCP: each session stays on the backend it connected to"
-               if proxy_kind == "haproxy" else f"{proxy_kind} kept each session on one backend here")
-        statement = (f"{how}, so SET SESSION wsrep_sync_wait reached the node serving every read: "
-                     f"verified on {reads} reads over {connections} connections (served by {', '.join(nodes)}), "
-                     "each connection answered by a single node, @@session.wsrep_sync_wait equal to the value set on all")
-    else:
-        statement = (f"per-session setting NOT reliable through {proxy_kind}: {switched} of {connections} connections "
-                     f"were answered by more than one node and {mismatched} of {reads} reads ran on a backend whose "
-                     "session value differed from the one set"
-                     + (" (ProxySQL multiplexing, sysown/proxysql#3333): set wsrep_sync_wait globally on every node"
-                        if proxy_kind == "proxysql" else ""))
-    return {"proxy": proxy_kind, "pinned": pinned, "verified_reads": reads, "connections": connections,
-            "connections_switched": switched, "reads_with_other_value": mismatched, "statement": statement}
+    where = (f"{tier.title} kept each session on one backend ({connections} connections, each answered by one node)"
+             if pinned else f"{tier.title} spread sessions over backends ({switched} of {connections} connections "
+                            f"answered by more than one node)")
+    value = ("the value set with SET SESSION wsrep_sync_wait reached the node serving every read"
+             if reached else f"{mismatched} of {reads} reads ran on a backend whose session value differed from the "
+                             "one set: set wsrep_sync_wait globally on every node instead")
+    statement = f"{where}; {value} (verified on {reads} reads served by {', '.join(nodes)}; {known})"
+    return {"proxy": proxy_kind, "pinned": pinned, "expected": tier.pins_sessions, "session_value_reached": reached,
+            "verified_reads": reads, "connections": connections, "connections_switched": switched,
+            "reads_with_other_value": mismatched, "statement": statement}
 
 
 def short_via(read_via: str) -> str:
@@ -254,16 +292,18 @@ def cell_row(c: Cell) -> list[str]:
             return "–"
         return f"{x:.1f}" if isinstance(x, float) else str(x)
     if c.skipped:
-        return [str(c.sync_wait), c.condition, c.mode, *["–"] * 9, f"skipped: {c.skipped}"]
+        return [str(c.sync_wait), c.condition, c.mode, *["–"] * 10, f"skipped: {c.skipped}"]
     errs = " ".join(f"{k.split()[0]}×{n}" for k, n in c.errors_by_kind.items()) or "0"
     served = " ".join(f"{k}:{n}" for k, n in c.served_by.items()) or "–"
     lat = c.latency_ms
+    waited = {True: "all", False: "NOT all", None: "–"}[c.every_read_waited]
     return [str(c.sync_wait), c.condition, c.mode, str(c.probes), str(c.stale), f(c.stale_pct), errs,
-            f(lat.get("p50")), f(lat.get("p95")), f(lat.get("p99")), f(c.probes_per_s), short_via(c.read_via), served]
+            f"{c.causal_reads_total} ({waited})", f(lat.get("p50")), f(lat.get("p95")), f(lat.get("p99")),
+            f(c.probes_per_s), short_via(c.read_via), served]
 
 
 TABLE_HEADERS: tuple[str, ...] = ("sync_wait", "cond", "mode", "probes", "stale", "stale%", "errors",
-                                  "p50 ms", "p95 ms", "p99 ms", "pairs/s", "read via", "served by")
+                                  "causal reads", "p50 ms", "p95 ms", "p99 ms", "pairs/s", "read via", "served by")
 
 
 def to_results_file(result: StudyResult, spec: dict[str, Any], run_id: str) -> Any:
@@ -280,7 +320,10 @@ def to_results_file(result: StudyResult, spec: dict[str, Any], run_id: str) -> A
         row.update(mode=c.mode, load=c.condition, read_via=c.read_via, stale_pct=c.stale_pct,
                    errors_by_kind=c.errors_by_kind, write_errors=c.write_errors, probes_per_s=c.probes_per_s,
                    seconds=c.seconds, served_by=c.served_by, effective_sync_wait=c.effective_sync_wait,
-                   setting_reached_backend=c.setting_reached_backend, load_writes_per_s=c.load_writes_per_s)
+                   setting_reached_backend=c.setting_reached_backend, load_writes_per_s=c.load_writes_per_s,
+                   causal_reads=c.causal_reads, causal_reads_total=c.causal_reads_total,
+                   every_read_waited=c.every_read_waited, selects=c.selects,
+                   backend_connections_opened=c.backend_connections_opened)
     rf.scenarios.append({
         "name": "stale-reads", "outcome": "pass" if stale_read_problems(result) == [] else "fail",
         "verdicts": {"pinning": result.pinning}, "figures": {}, "faults": [], "timeline": {},
@@ -296,6 +339,9 @@ def stale_read_problems(result: StudyResult) -> list[str]:
             continue
         if c.sync_wait & READ_BIT and c.stale:
             problems.append(f"{c.stale} stale reads at wsrep_sync_wait={c.sync_wait} ({c.mode}/{c.condition})")
+        if c.every_read_waited is False:
+            problems.append(f"reads at wsrep_sync_wait={c.sync_wait} ({c.mode}/{c.condition}) did not all wait: "
+                            f"{c.causal_reads_total} causal reads counted by the nodes for {c.answered} answered reads")
         if c.sync_wait == 0 and c.condition == "held" and c.read_via.startswith("direct") and c.answered and not c.stale:
             problems.append(f"no stale read at 0 from the held-back reader ({c.mode}): the probe is blind")
     return problems
@@ -317,6 +363,8 @@ class Paths:
 
     user: str
     password: str
+    app_user: str  # the application's user: pooled connections pass between it and `user`
+    app_password: str
     write: Endpoint
     proxy_read: Endpoint
     reader: Endpoint
@@ -327,15 +375,15 @@ class Paths:
     def of(cls, lab: Any, reader: str | None = None) -> Paths:
         spec = lab.spec
         vip = str(spec.keepalived.vip)
-        kind = lab.plan.proxy_kind
+        tier = lab.plan.tier
         name = reader or spec.node_names[1]
         if name not in spec.node_names:
             raise ValueError(f"reader {name!r} is not a node of this lab ({', '.join(spec.node_names)})")
-        read_port = spec.proxy.reader_port if kind == "haproxy" else spec.proxy.sql_port
         return cls(
             user="lab_admin", password=lab.secrets["LAB_ADMIN_PASSWORD"],
-            write=Endpoint(vip, spec.proxy.sql_port, f"{kind} {vip}:{spec.proxy.sql_port}"),
-            proxy_read=Endpoint(vip, read_port, f"{kind} {vip}:{read_port}"),
+            app_user="chamilo", app_password=lab.secrets["APP_PASSWORD"],
+            write=Endpoint(vip, tier.write_port, f"{tier.kind} {vip}:{tier.write_port}"),
+            proxy_read=Endpoint(vip, tier.read_port, f"{tier.kind} {vip}:{tier.read_port}"),
             reader=Endpoint(str(spec.node_address(name)), 3306, f"direct {name} {spec.node_address(name)}:3306"),
             reader_name=name,
             nodes={n: str(spec.node_address(n)) for n in spec.node_names},
@@ -345,6 +393,7 @@ class Paths:
         if mode == "session" or (mode == "global" and condition == "held"):
             return self.reader
         return self.proxy_read
+
 
 
 def _connect(user: str, password: str, ep: Endpoint | tuple[str, int], timeout: float = 5.0,
@@ -376,7 +425,9 @@ def _run_thread(task: Mapping[str, Any], worker: int, out: dict[str, Any]) -> No
     read_timeout = task["read_timeout"]
     budget = task["max_probes"]
     update = "UPDATE probe SET token=%d WHERE worker=" + str(worker)
-    select = ("SELECT token, @@wsrep_node_name, @@session.wsrep_sync_wait FROM probe WHERE worker=" + str(worker))
+    value = (", (SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES "
+             "WHERE VARIABLE_NAME = 'WSREP_SYNC_WAIT')") if task["with_value"] else ", NULL"
+    select = f"SELECT p.token, n.name{value} FROM probe p JOIN node_name n WHERE p.worker={worker}"
     token = time.time_ns()
     wconn = rconn = None
     nodes_seen: set[str] = set()
@@ -422,10 +473,11 @@ def _run_thread(task: Mapping[str, Any], worker: int, out: dict[str, Any]) -> No
             row = cur.fetchone()
             lat.append((time.perf_counter() - t0) * 1000.0)
             out["probes"] += 1
-            got, node, effective = (row if row else (None, None, None))
+            got, node, effective = row if row else (None, None, None)
             if node is not None:
                 out["served_by"][node] += 1
                 nodes_seen.add(node)
+            if effective is not None:
                 out["effective"][str(effective)] += 1
             if got != token:
                 out["stale"] += 1
@@ -463,7 +515,9 @@ def _worker_process(task: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _load_process(task: dict[str, Any], stop: Any, counter: Any) -> None:
-    """The `load` condition: threads committing 20-row batches through the write path until told to stop."""
+    """The `load` condition: threads committing 20-row batches through the write path until told
+    to stop; with `churn` threads, also short sessions through the read path that read a session
+    variable, alternating between the application's user and the lab's (see `churn`)."""
     def run(i: int) -> None:
         conn = None
         pad = "x" * 200
@@ -480,7 +534,23 @@ def _load_process(task: dict[str, Any], stop: Any, counter: Any) -> None:
                 conn = None
                 time.sleep(0.05)
         _close(conn)
+
+    def churn(i: int) -> None:
+        users = [(task["user"], task["password"]), (task["app_user"], task["app_password"])]
+        n = 0
+        while not stop.is_set():
+            user, password = users[(i + n) % 2]
+            n += 1
+            conn = None
+            try:
+                conn = _connect(user, password, tuple(task["read"]), database=None)
+                conn.query("SELECT @@wsrep_node_name")
+            except pymysql.MySQLError:
+                time.sleep(0.05)
+            finally:
+                _close(conn)
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(task["threads"])]
+    threads += [threading.Thread(target=churn, args=(i,), daemon=True) for i in range(task["churn"])]
     for t in threads:
         t.start()
     for t in threads:
@@ -507,14 +577,14 @@ class Prober:
         self.close()
 
     def run(self, read: Endpoint, session_value: int | None, seconds: float, max_probes: int | None,
-            read_timeout: float) -> list[dict[str, Any]]:
+            read_timeout: float, with_value: bool = False) -> list[dict[str, Any]]:
         """Probe for `seconds` with every pair; returns the pairs' partial results."""
         ids = list(range(self.workers))
         per_pair = None if max_probes is None else max(1, -(-max_probes // self.workers))
         base = {"user": self.paths.user, "password": self.paths.password,
                 "write": (self.paths.write.host, self.paths.write.port), "read": (read.host, read.port),
                 "session_value": session_value, "seconds": seconds, "max_probes": per_pair,
-                "read_timeout": read_timeout, "start_at": time.time() + 0.3}
+                "read_timeout": read_timeout, "with_value": with_value, "start_at": time.time() + 0.3}
         futures = [self._pool.submit(_worker_process, {**base, "workers": ids[i::self.processes]})
                    for i in range(self.processes)]
         return [part for f in futures for part in f.result(timeout=seconds + 120)]
@@ -533,8 +603,17 @@ def ensure_schema(paths: Paths) -> None:
                    "writer INT NOT NULL, pad VARCHAR(255) NOT NULL) ENGINE=InnoDB")
         rows = ",".join(f"({i},0)" for i in range(MAX_WORKERS))
         conn.query(f"INSERT IGNORE INTO {DATABASE}.probe (worker, token) VALUES {rows}")
+        # Aria: Galera replicates the table, not its rows, so each node keeps its own name
+        conn.query(f"CREATE TABLE IF NOT EXISTS {DATABASE}.node_name (name VARCHAR(64) NOT NULL) ENGINE=Aria")
     finally:
         conn.close()
+    for node in paths.nodes:  # (re)written at every study: a state transfer copies the donor's
+        admin = _admin(paths, node)
+        try:
+            admin.query(f"DELETE FROM {DATABASE}.node_name")
+            admin.query(f"INSERT INTO {DATABASE}.node_name (name) VALUES ('{node}')")
+        finally:
+            _close(admin)
 
 
 def _admin(paths: Paths, node: str, timeout: float = 5.0) -> pymysql.connections.Connection:
@@ -601,6 +680,61 @@ def node_state(paths: Paths, node: str) -> dict[str, str]:
         conn.close()
 
 
+def renew_proxy_pool(paths: Paths, proxy_hosts: Sequence[str]) -> int:
+    """Close every backend connection the proxies hold (the monitor's aside); returns how many.
+
+    Why: a session takes the global wsrep_sync_wait when it is opened. A pooling proxy keeps
+    backend connections opened before a `SET GLOBAL`, so without this the study would measure
+    the old value through them. (The guide sets the value in my.cnf, before any connection.)
+    The proxy replaces a closed connection when it next needs one."""
+    hosts = ",".join("'" + h.replace("'", "") + "'" for h in proxy_hosts)
+    killed = 0
+    for node in paths.nodes:
+        conn = _admin(paths, node)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE "
+                            f"SUBSTRING_INDEX(HOST, ':', 1) IN ({hosts}) AND USER NOT IN ('monitor', 'system user') "
+                            "AND ID <> CONNECTION_ID()")
+                ids = [row[0] for row in cur.fetchall()]
+            for thread_id in ids:
+                try:
+                    conn.query(f"KILL CONNECTION {int(thread_id)}")
+                    killed += 1
+                except pymysql.MySQLError:
+                    pass  # ended meanwhile
+        finally:
+            _close(conn)
+    return killed
+
+
+def read_counters(paths: Paths) -> dict[str, dict[str, int]]:
+    """Per node: wsrep_causal_reads and Com_select, on a session that itself does no causal wait
+    (a node held back under FTWRL would otherwise make this read wait and fail)."""
+    out: dict[str, dict[str, int]] = {}
+    for node in paths.nodes:
+        try:
+            conn = _admin(paths, node, timeout=3)
+        except pymysql.MySQLError:
+            continue
+        try:
+            conn.query("SET SESSION wsrep_sync_wait=0")
+            with conn.cursor() as cur:
+                cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_causal_reads','Com_select')")
+                values = {k.lower(): int(v) for k, v in cur.fetchall()}
+            out[node] = {"causal_reads": values.get("wsrep_causal_reads", 0), "selects": values.get("com_select", 0)}
+        except pymysql.MySQLError:
+            pass
+        finally:
+            _close(conn)
+    return out
+
+
+def counter_delta(before: Mapping[str, Mapping[str, int]], after: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """How far each counter moved on each node read both times."""
+    return {n: {k: after[n][k] - before[n][k] for k in after[n]} for n in after if n in before}
+
+
 @contextmanager
 def held_reader(paths: Paths, node: str, causal_read_timeout_s: float, say: Say = _quiet,
                 resync_timeout: float = 120.0) -> Iterator[dict[str, Any]]:
@@ -656,13 +790,16 @@ def held_reader(paths: Paths, node: str, causal_read_timeout_s: float, say: Say 
 
 
 @contextmanager
-def write_load(paths: Paths, threads: int) -> Iterator[Callable[[], float]]:
-    """Concurrent write load through the write path, in its own process; yields a rate meter."""
+def write_load(paths: Paths, threads: int, churn: int = 0) -> Iterator[Callable[[], float]]:
+    """Concurrent write load through the write path (and `churn` short-session threads), in its
+    own process; yields a rate meter of committed batches."""
     ctx = multiprocessing.get_context("fork")
     stop, counter = ctx.Event(), ctx.Value("q", 0)
     proc = ctx.Process(target=_load_process, daemon=True, args=(
-        {"user": paths.user, "password": paths.password, "write": (paths.write.host, paths.write.port),
-         "threads": threads}, stop, counter))
+        {"user": paths.user, "password": paths.password, "app_user": paths.app_user,
+         "app_password": paths.app_password, "write": (paths.write.host, paths.write.port),
+         "read": (paths.proxy_read.host, paths.proxy_read.port), "threads": threads, "churn": churn},
+        stop, counter))
     proc.start()
     mark = [time.monotonic(), 0]
 
@@ -690,15 +827,14 @@ def write_load(paths: Paths, threads: int) -> Iterator[Callable[[], float]]:
 
 
 def _wait_proxy_backend(lab: Any, node: str, up: bool, timeout: float = 30.0) -> bool:
-    """Wait until every HAProxy reader listener shows `node` UP (or not UP); False on timeout."""
-    if lab.plan.proxy_kind != "haproxy":
-        return True
+    """Wait until every proxy shows `node` as a reader UP (or nowhere UP as a reader); False on timeout."""
+    tier = lab.plan.tier
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            states = [b["status"] == "UP" for p in lab.spec.proxy_names
-                      for b in lab.probe.haproxy_backends(p) if b["role"] == "reader" and b["name"] == node]
-        except OSError:
+            states = [any(b.status == "UP" for b in tier.backends(p, lab.secrets) if b.role == "reader" and b.name == node)
+                      for p in lab.spec.proxy_names]
+        except (OSError, pymysql.MySQLError):
             states = []
         if states and all(s == up for s in states):
             return True
@@ -718,10 +854,6 @@ def versions(paths: Paths) -> dict[str, str]:
 # --- the study ---------------------------------------------------------------------------------
 
 
-PROXYSQL_SKIP = ("ProxySQL tier not running (ProxySQL can't be installed on this machine): the per-session "
-                 "check through ProxySQL, which does not pin sessions (sysown/proxysql#3333), needs proxy.kind=proxysql")
-
-
 def run_study(lab: Any, config: StudyConfig = StudyConfig(), say: Say = _quiet) -> StudyResult:
     """Measure every value × condition × mode of `config` against a running lab.
 
@@ -734,6 +866,8 @@ def run_study(lab: Any, config: StudyConfig = StudyConfig(), say: Say = _quiet) 
     ensure_schema(paths)
     result.versions = versions(paths)
     read_timeout = max(5.0, config.causal_read_timeout_s * 3)
+    tier = lab.plan.tier
+    proxy_hosts = [str(lab.spec.proxy_backend_address(p)) for p in lab.spec.proxy_names]
     with Prober(paths, config.workers, config.processes) as prober, global_sync_wait_restored(paths) as saved:
         result.notes.append(f"global wsrep_sync_wait before the study: {saved}")
         for condition in config.conditions:
@@ -741,20 +875,24 @@ def run_study(lab: Any, config: StudyConfig = StudyConfig(), say: Say = _quiet) 
                 for mode in config.modes:
                     for value in config.values:
                         read = paths.read_endpoint(mode, condition)
-                        if mode == "global":
-                            set_global_sync_wait(paths, value)
-                        else:
-                            set_global_sync_wait(paths, 0)
+                        set_global_sync_wait(paths, value if mode == "global" else 0)
+                        if mode == "global" and tier.pools_connections:
+                            renew_proxy_pool(paths, proxy_hosts)
+                            prober.run(read, None, 1.0, None, read_timeout)  # the pool refills
                         session_value = None if mode == "global" else value
-                        parts = prober.run(read, session_value, config.seconds, config.max_probes, read_timeout)
+                        before, opened_before = read_counters(paths), tier.connections_opened(lab.secrets)
+                        parts = prober.run(read, session_value, config.seconds, config.max_probes, read_timeout,
+                                           with_value=mode == "proxy-session")
+                        opened_after = tier.connections_opened(lab.secrets)
                         cell = aggregate(value, condition, mode, read.label, parts,
-                                         load_rate() if load_rate else None)
+                                         load_rate() if load_rate else None,
+                                         counters=counter_delta(before, read_counters(paths)))
+                        if opened_before is not None and opened_after is not None:
+                            cell.backend_connections_opened = opened_after - opened_before
                         result.cells.append(cell)
                         say(f"{mode:13} {condition:4} wsrep_sync_wait={value:<2} probes {cell.probes:6} "
                             f"stale {cell.stale:5} errors {cell.errors:4} p99 {cell.latency_ms['p99']} ms "
-                            f"{cell.probes_per_s:7.1f}/s")
-    if "proxy-session" in config.modes and lab.plan.proxy_kind != "proxysql":
-        result.notes.append(PROXYSQL_SKIP)
+                            f"{cell.probes_per_s:7.1f}/s causal {cell.causal_reads_total}")
     result.pinning = pinning_verdict(lab.plan.proxy_kind, result.cells)
     result.finished = time.time()
     return result
@@ -766,9 +904,12 @@ def _condition(lab: Any, paths: Paths, condition: str, config: StudyConfig, resu
     """Set up one condition around its cells, and undo it afterwards."""
     if condition == "idle":
         yield None
-    elif condition == "load":
-        with write_load(paths, config.load_workers) as rate:
-            say(f"write load: {config.load_workers} threads of 20-row batches through {paths.write.label}")
+    elif condition in ("load", "churn"):
+        churn = config.churn_workers if condition == "churn" else 0
+        with write_load(paths, config.load_workers, churn) as rate:
+            say(f"write load: {config.load_workers} threads of 20-row batches through {paths.write.label}"
+                + (f"; {churn} threads of short sessions reading @@wsrep_node_name through "
+                   f"{paths.proxy_read.label} as {paths.user} and {paths.app_user}" if churn else ""))
             yield rate
     else:
         with held_reader(paths, paths.reader_name, config.causal_read_timeout_s, say) as info:
@@ -776,8 +917,8 @@ def _condition(lab: Any, paths: Paths, condition: str, config: StudyConfig, resu
                 out = _wait_proxy_backend(lab, paths.reader_name, up=False, timeout=15)
                 info["proxy_took_out"] = out
                 result.notes.append(
-                    f"held: {lab.plan.proxy_kind} {'took' if out else 'did NOT take'} the Desynced "
-                    f"{paths.reader_name} out of its read path (health check answers 503 unless Synced), so "
+                    f"held: {lab.plan.tier.title} {'took' if out else 'did NOT take'} the Desynced "
+                    f"{paths.reader_name} out of its read path (it serves reads only from Synced nodes), so "
                     f"proxy reads under 'held' are served by the other nodes; global-mode reads go straight "
                     f"to {paths.reader_name} to measure the held-back node itself")
             yield None

@@ -1,9 +1,12 @@
-"""Stale reads by wsrep_sync_wait, small, against a real lab of its own (project `stale-lab`).
+"""Stale reads by wsrep_sync_wait, small, against a real lab of its own (project `stale-lab`),
+on the user's topology (`make chaos SPEC=…`) and whichever proxy tier it runs.
 
-Asserts the two facts the study exists for: with the READ bit set no read is stale, and with 0
-the held-back reader certainly serves stale reads (else the probe is blind). Also: the held
-reader is released and Synced again, every global value is restored, and the per-session
-setting through HAProxy reaches the backend serving each read.
+Asserts what the study exists for: with the READ bit set no read is stale and the nodes
+counted a causal read for every answered read; with 0 the held-back reader certainly serves
+stale reads (else the probe is blind); the tier pins sessions or not as its module says; the
+lab is left as found. On ProxySQL also: the guide as written (pooled connections reset with
+COM_CHANGE_USER) gives stale reads at 1, and the fix (`proxy.proxysql_connection_reset: close`)
+gives none; a test fails if the fix is removed from the rendered config.
 """
 
 from __future__ import annotations
@@ -13,30 +16,25 @@ from collections.abc import Iterator
 import pytest
 
 from chaos import stale_reads as sr
+from lab.isolation import missing_part, suite_spec
 from lab.runtime import Lab
-from lab.spec import load_spec
 from tests.docker_check import docker_skip_reason
 
 pytestmark = [pytest.mark.chaos, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
-OVERRIDES = [
-    ("project", "stale-lab"),
-    ("networks.backend.subnet", "198.18.30.0/24"),
-    ("networks.frontend.subnet", "198.18.31.0/24"),
-    ("keepalived.vip", "198.18.31.100"),
-    ("keepalived.virtual_router_id", 81),
-    ("app.http_port", 18082),
-    ("proxy.kind", "haproxy"),
-    ("app.kind", "probe"),
-]
-
-SMALL = sr.StudyConfig(values=(0, 1, 7), seconds=1.5, workers=4, processes=2, load_workers=2,
-                       causal_read_timeout_s=0.5)
+SMALL = sr.StudyConfig(values=(0, 1, 7), conditions=("idle", "churn", "held"), seconds=1.5, workers=4,
+                       processes=2, load_workers=2, churn_workers=2, causal_read_timeout_s=0.5)
+# the guide-vs-fix comparison: value 1 set globally (as the guide does), under pool churn
+GUIDE = sr.StudyConfig(values=(1,), conditions=("churn",), modes=("global",), seconds=4.0, workers=4,
+                       processes=2, load_workers=2, churn_workers=4)
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    lab = Lab.create(load_spec(None, OVERRIDES))
+    missing = missing_part(suite_spec("stale"))
+    if missing:
+        pytest.skip(missing)
+    lab = Lab.create(suite_spec("stale"))
     lab.up()
     try:
         yield lab
@@ -58,11 +56,20 @@ def cells(res: sr.StudyResult, **match: object) -> list[sr.Cell]:
 def test_every_cell_measured(result: sr.StudyResult) -> None:
     assert len(result.cells) == len(SMALL.values) * len(SMALL.conditions) * len(SMALL.modes)
     assert all(c.probes > 0 for c in result.cells)
+    assert all(sum(c.served_by.values()) == c.answered for c in result.cells), "a read without its serving node"
 
 
-def test_read_bit_means_no_stale_read(result: sr.StudyResult) -> None:
+def test_read_bit_means_no_stale_read(lab: Lab, result: sr.StudyResult) -> None:
     stale = [(c.sync_wait, c.condition, c.mode, c.stale) for c in result.cells if c.sync_wait & sr.READ_BIT and c.stale]
-    assert stale == []
+    assert stale == [], (f"stale reads with the READ bit set on the {lab.plan.tier.title} tier "
+                         f"(proxy settings: {lab.spec.proxy.model_dump(include={'proxysql_connection_reset'})})")
+
+
+def test_read_bit_reads_were_causal(result: sr.StudyResult) -> None:
+    """The nodes' wsrep_causal_reads counters moved at least once per answered read at value 1."""
+    for c in cells(result, sync_wait=1):
+        if c.answered:
+            assert c.every_read_waited, f"{c.mode}/{c.condition}: {c.causal_reads} causal reads for {c.answered} reads"
 
 
 def test_held_reader_at_zero_is_stale(result: sr.StudyResult) -> None:
@@ -77,11 +84,16 @@ def test_held_reader_with_read_bit_times_out_with_1205(result: sr.StudyResult) -
             assert c.latency_ms["p50"] >= SMALL.causal_read_timeout_s * 1000 * 0.9
 
 
-def test_haproxy_pins_the_session(result: sr.StudyResult) -> None:
-    assert result.pinning["pinned"] is True, result.pinning["statement"]
-    for c in cells(result, mode="proxy-session"):
-        assert c.setting_reached_backend is True and c.connections_switched == 0
-    # HAProxy's health check (503 unless Synced) takes the Desynced reader out of the read path
+def test_session_pinning_is_what_the_tier_says(lab: Lab, result: sr.StudyResult) -> None:
+    """HAProxy pins a session to one backend; ProxySQL spreads it (sysown/proxysql#3333). Either
+    way the study says which, and whether the session's value reached the serving node."""
+    tier = lab.plan.tier
+    assert result.pinning["pinned"] is tier.pins_sessions, result.pinning["statement"]
+    assert result.pinning["session_value_reached"] is not None
+    if tier.pins_sessions:
+        for c in cells(result, mode="proxy-session"):
+            assert c.setting_reached_backend is True and c.connections_switched == 0
+    # a Galera-aware proxy takes the Desynced reader out of the read path
     assert all(result.reader not in c.served_by for c in cells(result, mode="proxy-session", condition="held"))
 
 
@@ -97,11 +109,33 @@ def test_lab_left_as_found(lab: Lab, result: sr.StudyResult) -> None:
             conn.close()
 
 
-def test_proxysql_session_is_not_pinned(lab: Lab) -> None:
+def _with_reset(lab: Lab, reset: str) -> Lab:
+    """The stale lab with proxy.proxysql_connection_reset = `reset`, proxies restarted on the new file."""
+    variant = Lab.create(suite_spec("stale", [("proxy.proxysql_connection_reset", reset)]), lab.stack)
+    variant.render()
+    for proxy in variant.spec.proxy_names:
+        variant.docker.containers.get(variant.spec.container(proxy)).restart(timeout=10)
+    variant.up()  # restarts the keepalived sidecars into the new namespaces, waits until healthy
+    return variant
+
+
+def test_proxysql_causal_reads_need_the_connection_reset_fix(lab: Lab) -> None:
+    """Guide as written (COM_CHANGE_USER resets): stale reads at 1, causal reads missing.
+    With `close`: no stale read, a causal read counted for every read; the cost is shown."""
     if lab.plan.proxy_kind != "proxysql":
-        pytest.skip("needs the ProxySQL tier: ProxySQL can't be installed on this machine (no Debian package, no "
-                    "image registry), so the sysown/proxysql#3333 check (SET SESSION wsrep_sync_wait not pinned "
-                    "through ProxySQL) can't run here")
-    res = sr.run_study(lab, sr.StudyConfig(values=(1,), conditions=("idle",), modes=("proxy-session",), seconds=3))
-    # the finding the guide relies on: through ProxySQL the session value does not reliably reach the reader
-    assert res.pinning["pinned"] is False, res.pinning["statement"]
+        pytest.skip(f"ProxySQL pooling check: this lab runs the {lab.plan.tier.title} tier, which keeps no "
+                    "connection pool (run it with a spec with proxy.kind: proxysql)")
+    figures = {}
+    try:
+        for reset in ("change-user", "close"):
+            variant = _with_reset(lab, reset)
+            res = sr.run_study(variant, GUIDE)
+            sr.save(res, variant, plot=False)
+            figures[reset] = res.cells[0]
+    finally:
+        _with_reset(lab, lab.spec.proxy.proxysql_connection_reset)
+    guide, fixed = figures["change-user"], figures["close"]
+    summary = {k: (c.stale, c.answered, c.causal_reads_total, c.backend_connections_opened, c.latency_ms["p50"])
+               for k, c in figures.items()}
+    assert guide.stale > 0 and guide.every_read_waited is False, f"the guide's setting did not show the bug: {summary}"
+    assert fixed.stale == 0 and fixed.every_read_waited is True, f"the fix did not hold: {summary}"

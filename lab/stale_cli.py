@@ -37,8 +37,9 @@ def add_parser(subparsers: Any, spec_args: Callable[[argparse.ArgumentParser], N
     spec_args(p)
     p.add_argument("--values", type=_csv(int), default=d.values, metavar="0,1,3,7,15",
                    help="wsrep_sync_wait values to measure")
-    p.add_argument("--conditions", type=_csv(str), default=d.conditions, metavar="idle,load,held",
-                   help="idle; load (concurrent writes); held (a reader's applier held back on purpose)")
+    p.add_argument("--conditions", type=_csv(str), default=d.conditions, metavar="idle,load,churn,held",
+                   help="idle; load (concurrent writes); churn (load plus short sessions sharing the proxy's "
+                        "pool, as applications do); held (a reader's applier held back on purpose)")
     p.add_argument("--modes", type=_csv(str), default=d.modes, metavar="global,session,proxy-session",
                    help="how the value is applied: SET GLOBAL on every node, SET SESSION on a direct "
                         "reader connection, SET SESSION through the proxy")
@@ -46,7 +47,8 @@ def add_parser(subparsers: Any, spec_args: Callable[[argparse.ArgumentParser], N
     p.add_argument("--max-probes", type=int, default=None, help="stop a cell after this many reads")
     p.add_argument("--workers", type=int, default=d.workers, help="write+read connection pairs")
     p.add_argument("--processes", type=int, default=d.processes, help="worker processes")
-    p.add_argument("--load-workers", type=int, default=d.load_workers, help="writer threads of the load condition")
+    p.add_argument("--load-workers", type=int, default=d.load_workers, help="writer threads of load and churn")
+    p.add_argument("--churn-workers", type=int, default=d.churn_workers, help="short-session threads of churn")
     p.add_argument("--causal-read-timeout", type=float, default=d.causal_read_timeout_s, dest="causal_read_timeout",
                    help="repl.causal_read_timeout (s) on the held-back reader during the study")
     p.add_argument("--reader", default=None, help="node read directly and held back (default: node2)")
@@ -60,10 +62,11 @@ def render_table(result: stale_reads.StudyResult) -> Table:
     t = Table(title=f"stale reads by wsrep_sync_wait — lab {result.project}, proxy {result.proxy_kind}, "
                     f"reader {result.reader}")
     for h in stale_reads.TABLE_HEADERS:
-        t.add_column(h, justify="left" if h in ("cond", "mode", "errors", "read via", "served by") else "right")
+        t.add_column(h, justify="left" if h in ("cond", "mode", "errors", "causal reads", "read via", "served by")
+                     else "right")
     for c in result.cells:
         row = stale_reads.cell_row(c)
-        bad = c.stale and c.sync_wait & stale_reads.READ_BIT
+        bad = (c.stale and c.sync_wait & stale_reads.READ_BIT) or c.every_read_waited is False
         t.add_row(*row, style="red" if bad else None)
     return t
 
@@ -78,7 +81,7 @@ def cmd_stale_reads(args: argparse.Namespace) -> int:
         config = stale_reads.StudyConfig(
             values=args.values, conditions=args.conditions, modes=args.modes, seconds=args.seconds,
             max_probes=args.max_probes, workers=args.workers, processes=args.processes,
-            load_workers=args.load_workers, causal_read_timeout_s=args.causal_read_timeout, reader=args.reader)
+            load_workers=args.load_workers, churn_workers=args.churn_workers, causal_read_timeout_s=args.causal_read_timeout, reader=args.reader)
     except ValueError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}")
         return 2
@@ -95,7 +98,9 @@ def cmd_stale_reads(args: argparse.Namespace) -> int:
     else:
         console.print(render_table(result))
         console.print("stale% is of the reads that answered; latency covers every read (failed ones too); "
-                      "errors by MySQL code (1205 = lock wait timeout: repl.causal_read_timeout expired)")
+                      "errors by MySQL code (1205 = lock wait timeout: repl.causal_read_timeout expired); "
+                      "causal reads: how far the nodes' wsrep_causal_reads counters moved (all: at least one per "
+                      "answered read, the proof that the reads waited)")
         console.print(f"[bold]proxy pinning:[/bold] {result.pinning['statement']}")
         for note in result.notes:
             console.print(f"- {note}")

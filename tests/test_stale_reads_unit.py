@@ -122,7 +122,7 @@ def test_json_and_table_rows() -> None:
     assert set(c["latency_ms"]) >= {"p50", "p95", "p99"}
     row = sr.cell_row(sr.Cell(**{**cells[0].__dict__}))
     assert len(row) == len(sr.TABLE_HEADERS)
-    assert row[6] == "1205×4" and row[11] == "node2 direct"
+    assert row[6] == "1205×4" and row[12] == "node2 direct"
     assert sr.short_via("haproxy 198.18.31.100:6034") == "haproxy:6034"
 
 
@@ -137,3 +137,25 @@ def test_cli_parser_defaults_and_lists() -> None:
     assert args.modes == sr.MODES and args.func is stale_cli.cmd_stale_reads
     table = stale_cli.render_table(study([sr.aggregate(0, "idle", "session", "direct node2 a:3306", [part(2)])]))
     assert table.row_count == 1
+
+
+def test_causal_reads_prove_that_reads_waited() -> None:
+    """Read-your-writes is judged by the nodes' wsrep_causal_reads counters, not by the variable."""
+    waited = sr.aggregate(1, "churn", "global", "proxysql v:6033", [part(10)],
+                          counters={"node2": {"causal_reads": 6, "selects": 6}, "node3": {"causal_reads": 4, "selects": 4}})
+    assert waited.causal_reads_total == 10 and waited.every_read_waited is True
+    skipped_wait = sr.aggregate(1, "churn", "global", "proxysql v:6033", [part(10)],
+                                counters={"node2": {"causal_reads": 3, "selects": 6}, "node3": {"causal_reads": 0, "selects": 4}})
+    assert skipped_wait.every_read_waited is False
+    assert any("did not all wait" in p for p in sr.stale_read_problems(study([skipped_wait])))
+    assert sr.aggregate(0, "idle", "global", "x", [part(10)]).every_read_waited is None  # no READ bit: no claim
+    assert sr.counter_delta({"a": {"causal_reads": 5}}, {"a": {"causal_reads": 9}, "b": {"causal_reads": 1}}) == \
+        {"a": {"causal_reads": 4}}
+
+
+def test_pinning_statement_names_both_facts() -> None:
+    cells = [sr.aggregate(1, "idle", "proxy-session", "proxysql v:6033",
+                          [part(10, served={"node2": 5, "node3": 5}, effective={"1": 10}, connections=2, switched=2)])]
+    verdict = sr.pinning_verdict("proxysql", cells)
+    assert verdict["pinned"] is False and verdict["session_value_reached"] is True and verdict["expected"] is False
+    assert "spread sessions" in verdict["statement"] and "reached the node serving every read" in verdict["statement"]
