@@ -947,8 +947,13 @@ def full_study_time(lab: Any, config: StudyConfig = StudyConfig(), say: Say = _q
     """Wall time of a full default study (what a user waits for `galera-lab stale-reads`)."""
     t0 = time.monotonic()
     result = run_study(lab, config, say)
+    at_one = [{"cell": f"{c.mode}/{c.condition}", "stale": c.stale, "answered": c.answered,
+               "causal_reads": c.causal_reads_total, "p50_ms": c.latency_ms.get("p50"),
+               "backend_connections_opened": c.backend_connections_opened}
+              for c in result.cells if c.sync_wait == 1]
     return {"seconds": round(time.monotonic() - t0, 1), "cells": len(result.cells),
-            "probes": sum(c.probes for c in result.cells), "config": asdict(config)}
+            "probes": sum(c.probes for c in result.cells), "config": asdict(config), "stale_at_1": at_one,
+            "pinning": result.pinning, "problems": stale_read_problems(result)}
 
 
 def save(result: StudyResult, lab: Any, plot: bool = True) -> Path:

@@ -1,7 +1,9 @@
-"""`make bench`: the speed, memory and failover figures, printed (tests assert behaviour, not time).
+"""`make bench`: speed, memory, routing, stale-read and failover figures, printed (tests assert
+behaviour, not time), for every proxy tier that can run here, side by side from the same run.
 
-Runs against its own lab (project `bench-lab`, its own subnets) so it never disturbs a user's
-lab, and writes every figure with the settings that produced it to `<stack>/results/bench.json`.
+Runs against its own lab (project `bench-lab`, its own subnets) on the user's topology
+(`make bench SPEC=…`), so it never disturbs a user's lab, and writes every figure with the
+settings that produced it to `<stack>/results/bench.json`.
 """
 
 from __future__ import annotations
@@ -126,6 +128,27 @@ def _one_proxy_failover(lab: Lab, how: str) -> dict[str, float | None]:
     return {"vip_move_s": vip_move, "sql_downtime_s": down.longest_ms / 1000}
 
 
+def routing_figures(lab: Lab, seconds: float = 10.0) -> dict[str, Any]:
+    """Which node served each statement class for `seconds` of the routing probe (healthy lab)."""
+    from chaos.checkers import check_routing
+    from chaos.faults import readers_of, writer_of
+    from chaos.history import History
+    from chaos.workloads import Endpoint, RoutingProbe, ensure_tables, running
+
+    _settle(lab)
+    ensure_tables(Endpoint.vip(lab))
+    status = lab.status()
+    writer, readers = writer_of(status), set(readers_of(status))
+    history = History()
+    with running(RoutingProbe(lab, history, duration=seconds + 30)):
+        time.sleep(seconds)
+    verdict = check_routing(history.ops("route"), lab.plan.proxy_kind, writer, readers)
+    latency = {cls: summary([(op.end - op.start) * 1000 for op in history.ops("route")
+                             if op.value == cls and op.outcome == "ok"]) for cls in lab.plan.tier.route_classes}
+    return {"writer": writer, "readers": sorted(readers), "served": verdict.served, "unserved": verdict.unserved,
+            "violations": len(verdict.violations), "counts": verdict.counts, "latency_ms": latency}
+
+
 def _one_writer_kill(lab: Lab) -> dict[str, float | None]:
     """SIGKILL the writer under a writer workload; longest gap between acknowledged writes."""
     from chaos.faults import Kill, resolve_target
@@ -178,13 +201,21 @@ def print_failover(figures: dict[str, Any]) -> None:
                           f"max {st['max']:6.2f} s  (n={st['n']})")
 
 
-def print_figures(results: dict[str, Any]) -> None:
-    figures = results.get("lab", {})
+def print_figures(figures: dict[str, Any]) -> None:
     if "cold_up_s" in figures:
         print(f"cold up (no images):    {figures['cold_up_s']:7.1f} s")
     if "warm_up_s" in figures:
         print(f"warm up (images built): {figures['warm_up_s']:7.1f} s   (target <= 60 s)")
         print(f"memory once healthy:    {figures['memory_mib']:7.0f} MiB (target <= 1536 MiB)")
+
+
+def print_routing(r: dict[str, Any]) -> None:
+    print(f"routing: writer {r['writer']}, readers {', '.join(r['readers'])}; {r['served']} statements served, "
+          f"{r['violations']} misrouted")
+    for cls, nodes in r["counts"].items():
+        lat = r["latency_ms"].get(cls, {})
+        print(f"  {cls:22s} {' '.join(f'{n}:{c}' for n, c in nodes.items()):30s} "
+              f"median {lat.get('median', 0):5.1f} ms (fresh connection each)")
 
 
 def print_stale(stale: dict[str, Any]) -> None:
@@ -194,56 +225,116 @@ def print_stale(stale: dict[str, Any]) -> None:
           f"read p99 {tp['latency_ms']['p99']:.1f} ms)")
     fs = stale["full_study"]
     print(f"full default stale-read study: {fs['seconds']:.0f} s ({fs['cells']} cells, {fs['probes']} probes)")
+    for row in fs.get("stale_at_1", []):
+        print(f"  wsrep_sync_wait=1 {row['cell']:22s} stale {row['stale']:5d} of {row['answered']:6d}, "
+              f"causal reads {row['causal_reads']:6d}, read p50 {row['p50_ms']} ms")
+
+
+def side_by_side(tiers: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """One row per figure, one column per tier (what the README table shows)."""
+    def get(fig: dict[str, Any], *path: str) -> Any:
+        for key in path:
+            fig = fig.get(key, {}) if isinstance(fig, dict) else {}
+        return fig if fig != {} else None
+
+    def fmt(value: Any, unit: str = "") -> str:
+        return "–" if value is None else (f"{value:.2f}{unit}" if isinstance(value, float) else f"{value}{unit}")
+    rows = [
+        ("warm up to healthy", ("lab", "warm_up_s"), " s"),
+        ("memory once healthy", ("lab", "memory_mib"), " MiB"),
+        ("misrouted statements", ("routing", "violations"), ""),
+        ("pairs/s at sync_wait=0", ("stale", "throughput", "pairs_per_s"), ""),
+        ("VIP move, proxy SIGKILL (median)", ("failover", "default", "proxy_sigkill", "vip_move_s", "median"), " s"),
+        ("SQL down, proxy SIGKILL (median)", ("failover", "default", "proxy_sigkill", "sql_downtime_s", "median"), " s"),
+        ("SQL down, proxy SIGTERM (median)", ("failover", "default", "proxy_sigterm", "sql_downtime_s", "median"), " s"),
+        ("writes paused, writer kill (median)", ("failover", "default", "writer_kill", "write_downtime_s", "median"), " s"),
+        ("SQL down, proxy SIGKILL, fast (median)", ("failover", "fast", "proxy_sigkill", "sql_downtime_s", "median"), " s"),
+        ("writes paused, writer kill, fast (median)", ("failover", "fast", "writer_kill", "write_downtime_s", "median"), " s"),
+    ]
+    return [(name, [fmt(get(t, *path), unit) for t in tiers.values()]) for name, path, unit in rows]
+
+
+def print_side_by_side(tiers: dict[str, dict[str, Any]]) -> None:
+    print("== side by side: " + " | ".join(tiers))
+    for name, values in side_by_side(tiers):
+        print(f"  {name:42s} " + " | ".join(f"{v:>10s}" for v in values))
+
+
+def available_tiers(spec: LabSpec) -> list[str]:
+    """Tiers a lab of this spec can run here (the user's spec says where ProxySQL comes from)."""
+    from lab.tiers import AUTO_ORDER, tier
+
+    return [k for k in reversed(AUTO_ORDER) if tier(k, spec).availability(images.image_present).ok]
 
 
 def progress(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def bench_tier(kind: str, args: argparse.Namespace, sections: set[str], cold: bool,
+               results: dict[str, Any], save: Callable[[], None]) -> None:
+    """Every section on one proxy tier; figures land in results["tiers"][kind] as they come."""
+    out = results["tiers"].setdefault(kind, {})
+    spec = bench_spec([("proxy.kind", kind)])
+    lab = Lab.create(spec, stack_dir(spec.project))
+    print(f"=== tier {kind} ({lab.plan.images['proxy']})")
+    try:
+        if "lab" in sections:
+            progress(f"{kind}: " + ("cold up (images deleted first), " if cold else "") + "warm up, memory")
+            out["lab"] = lab_figures(lab, cold=cold)
+            save()
+            print_figures(out["lab"])
+        else:
+            lab.up()
+        if "routing" in sections:
+            progress(f"{kind}: routing, 10 s of the routing probe")
+            out["routing"] = routing_figures(lab)
+            save()
+            print_routing(out["routing"])
+        if "stale" in sections:
+            progress(f"{kind}: stale reads: probe throughput (10 s), then a full default study (about 4 min)")
+            out["stale"] = stale_figures(lab)
+            save()
+            print_stale(out["stale"])
+        if "failover" in sections:
+            progress(f"{kind}: failover, {args.reps} x proxy SIGKILL, proxy SIGTERM, writer kill (default profile)")
+            out["failover"] = {"default": failover_figures(lab, args.reps)}
+            save()
+            print_failover({"default": out["failover"]["default"]})
+            lab.down(volumes=True)
+            progress(f"{kind}: failover, the same on the fast profile")
+            lab = Lab.create(bench_spec([("proxy.kind", kind)], profile="fast"), stack_dir(spec.project))
+            lab.up()
+            out["failover"]["fast"] = failover_figures(lab, args.reps)
+            save()
+            print_failover({"fast": out["failover"]["fast"]})
+    finally:
+        lab.down(volumes=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
     parser.add_argument("--no-cold", action="store_true", help="skip the cold start (it deletes and rebuilds the images)")
-    parser.add_argument("--only", choices=["lab", "stale", "failover"], action="append",
+    parser.add_argument("--only", choices=["lab", "routing", "stale", "failover"], action="append",
                         help="run only these sections (default: all)")
+    parser.add_argument("--tiers", type=lambda t: [x for x in t.split(",") if x], default=None,
+                        help="proxy tiers, e.g. haproxy,proxysql (default: every tier that can run here)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions of each fault (default 5)")
     args = parser.parse_args(argv)
-    sections = set(args.only or ["lab", "stale", "failover"])
-    spec = bench_spec()
-    lab = Lab.create(spec, stack_dir(spec.project))
-    results: dict[str, Any] = {"started": time.time(), "spec": spec.model_dump(mode="json")}
-    out = stack_dir(spec.project) / "results" / "bench.json"
+    sections = set(args.only or ["lab", "routing", "stale", "failover"])
+    base = bench_spec()
+    tiers = args.tiers or available_tiers(base)
+    results: dict[str, Any] = {"started": time.time(), "spec": base.model_dump(mode="json"), "tiers": {}}
+    out = stack_dir(base.project) / "results" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:  # after every section, so a later failure keeps what was measured
         out.write_text(json.dumps(results, indent=2) + "\n")
 
-    try:
-        if "lab" in sections:
-            progress("lab: cold up (images deleted first), warm up, memory" if not args.no_cold else "lab: warm up, memory")
-            results["lab"] = lab_figures(lab, cold=not args.no_cold)
-            save()
-            print_figures(results)
-        else:
-            lab.up()
-        if "stale" in sections:
-            progress("stale reads: probe throughput (10 s), then a full default study (about 3 min)")
-            results["stale"] = stale_figures(lab)
-            save()
-            print_stale(results["stale"])
-        if "failover" in sections:
-            progress(f"failover: {args.reps} x proxy SIGKILL, proxy SIGTERM, writer kill (default profile)")
-            results["failover"] = {"default": failover_figures(lab, args.reps)}
-            save()
-            print_failover({"default": results["failover"]["default"]})
-            lab.down(volumes=True)
-            progress("failover: the same on the fast profile")
-            lab = Lab.create(bench_spec(profile="fast"), stack_dir(spec.project))
-            lab.up()
-            results["failover"]["fast"] = failover_figures(lab, args.reps)
-            save()
-            print_failover({"fast": results["failover"]["fast"]})
-    finally:
-        lab.down(volumes=True)
+    for index, kind in enumerate(tiers):
+        bench_tier(kind, args, sections, cold=index == 0 and not args.no_cold, results=results, save=save)
+    if len(tiers) > 1:
+        print_side_by_side(results["tiers"])
     print(f"figures saved to {out}")
     return 0
 

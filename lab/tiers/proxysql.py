@@ -135,16 +135,10 @@ class ProxySQLTier(ProxyTier):
     def backends(self, proxy: str, secrets: dict[str, str]) -> list[Backend]:
         """From runtime_mysql_servers: a node is UP in a role when ONLINE in that role's hostgroup;
         in the offline hostgroup it is OFFLINE whatever ProxySQL's status column says."""
-        names = self._node_names()
         with self.admin(proxy, secrets) as conn:
             rows = db.query(conn, "SELECT hostgroup_id, hostname, status FROM runtime_mysql_servers "
                                   "ORDER BY hostgroup_id, hostname")
-        out = []
-        for hg, host, status in rows:
-            role = HOSTGROUPS.get(int(hg), str(hg))
-            shown = "OFFLINE" if role == "offline" else ("UP" if status == "ONLINE" else str(status))
-            out.append(Backend(names.get(host, host), role, shown))
-        return out
+        return backends_from_rows(rows, self._node_names())
 
     def details(self, proxy: str, secrets: dict[str, str]) -> ProxyDetails:
         """Hostgroups with their ONLINE members, and whether the ProxySQL cluster agrees."""
@@ -172,6 +166,16 @@ class ProxySQLTier(ProxyTier):
     @property
     def version_command(self) -> list[str]:
         return ["proxysql", "--version"]
+
+
+def backends_from_rows(rows: list[tuple[Any, ...]], names: dict[str, str]) -> list[Backend]:
+    """runtime_mysql_servers rows (hostgroup, address, status) as Backends named by node."""
+    out = []
+    for hg, host, status in rows:
+        role = HOSTGROUPS.get(int(hg), str(hg))
+        shown = "OFFLINE" if role == "offline" else ("UP" if status == "ONLINE" else str(status))
+        out.append(Backend(names.get(host, host), role, shown))
+    return out
 
 
 def cluster_sync(rows: list[tuple[Any, ...]], spec: Any) -> dict[str, Any]:
