@@ -18,6 +18,12 @@ many write-then-read pairs a second the path sustains, in three conditions:
   desynced node sends no flow control the rest of the cluster keeps committing. Reads there at
   0 are certainly stale; reads with the READ bit wait ``repl.causal_read_timeout`` and fail with
   1205. Always released (UNLOCK, desync OFF) and the node checked back to Synced.
+- ``backup``: the churn, and one reader held the way a backup tool holds it: ``FLUSH TABLES WITH
+  READ LOCK`` alone. MariaDB then desyncs the node by itself (``Donor/Desynced``) while
+  ``@@wsrep_desync`` stays OFF; whether the proxy keeps it in the read path is the tier's
+  (`ProxyTier.serves_desynced_reader`): HAProxy's health check wants Synced, ProxySQL 2.7's
+  Galera monitor takes a node out only for ``wsrep_desync=ON`` and serves reads from a donor
+  thousands of writesets behind. Every read goes through the proxy.
 
 Three ways to apply the value (``mode``):
 
@@ -69,7 +75,7 @@ from chaos.checkers import latency_percentiles
 from lab.tiers import TIERS
 
 VALUES: tuple[int, ...] = (0, 1, 3, 7, 15)
-CONDITIONS: tuple[str, ...] = ("idle", "load", "churn", "held")
+CONDITIONS: tuple[str, ...] = ("idle", "load", "churn", "held", "backup")
 MODES: tuple[str, ...] = ("global", "session", "proxy-session")
 READ_BIT = 1
 DATABASE = "stale_reads"
@@ -160,12 +166,15 @@ class Cell:
 
     @property
     def causal_reads_total(self) -> int:
-        return sum(self.causal_reads.values())
+        """Causal reads counted by the nodes that served this cell's reads (the writer's own
+        counter moves with other sessions' traffic and says nothing about these reads)."""
+        return sum(n for node, n in self.causal_reads.items() if node in self.served_by)
 
     @property
     def every_read_waited(self) -> bool | None:
-        """With the READ bit set: did the nodes count at least one causal read per answered read?
-        (Writes count too with the UPDATE/INSERT bits, so only value 1 makes this exact.)"""
+        """With the READ bit set: did the serving nodes count at least one causal read per
+        answered read? (A node that also takes writes counts them with the UPDATE/INSERT bits,
+        so value 1 makes this exact.)"""
         if not self.sync_wait & READ_BIT or self.skipped or not self.answered:
             return None
         return self.causal_reads_total >= self.answered
@@ -617,7 +626,11 @@ def ensure_schema(paths: Paths) -> None:
 
 
 def _admin(paths: Paths, node: str, timeout: float = 5.0) -> pymysql.connections.Connection:
-    return _connect(paths.user, paths.password, (paths.nodes[node], 3306), timeout=timeout, database=None)
+    """A management session on one node that never waits for causality itself (the study sets
+    wsrep_sync_wait globally, and a held-back node would make its own reads time out)."""
+    conn = _connect(paths.user, paths.password, (paths.nodes[node], 3306), timeout=timeout, database=None)
+    conn.query("SET SESSION wsrep_sync_wait=0")
+    return conn
 
 
 def _scalar(conn: pymysql.connections.Connection, sql: str) -> Any:
@@ -718,7 +731,6 @@ def read_counters(paths: Paths) -> dict[str, dict[str, int]]:
         except pymysql.MySQLError:
             continue
         try:
-            conn.query("SET SESSION wsrep_sync_wait=0")
             with conn.cursor() as cur:
                 cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_causal_reads','Com_select')")
                 values = {k.lower(): int(v) for k, v in cur.fetchall()}
@@ -737,8 +749,9 @@ def counter_delta(before: Mapping[str, Mapping[str, int]], after: Mapping[str, M
 
 @contextmanager
 def held_reader(paths: Paths, node: str, causal_read_timeout_s: float, say: Say = _quiet,
-                resync_timeout: float = 120.0) -> Iterator[dict[str, Any]]:
-    """Hold back `node`'s applier: desync + FLUSH TABLES WITH READ LOCK in a session kept open.
+                resync_timeout: float = 120.0, desync: bool = True) -> Iterator[dict[str, Any]]:
+    """Hold back `node`'s applier: desync + FLUSH TABLES WITH READ LOCK in a session kept open
+    (`desync=False`: the lock alone, as a backup tool takes it; MariaDB desyncs the node itself).
 
     The rest of the cluster keeps committing (a desynced node sends no flow control); the node's
     receive queue grows and its data stays where it was. `repl.causal_read_timeout` is set short
@@ -753,11 +766,12 @@ def held_reader(paths: Paths, node: str, causal_read_timeout_s: float, say: Say 
     try:
         admin.query(f"SET GLOBAL wsrep_provider_options='repl.causal_read_timeout=PT{causal_read_timeout_s:g}S'")
         hold = _admin(paths, node, timeout=30)
-        hold.query("SET GLOBAL wsrep_desync=ON")
+        if desync:
+            hold.query("SET GLOBAL wsrep_desync=ON")
         hold.query("FLUSH TABLES WITH READ LOCK")
         info["state_while_held"] = node_state(paths, node).get("wsrep_local_state_comment")
-        say(f"held back {node}: desync ON + FLUSH TABLES WITH READ LOCK ({info['state_while_held']}), "
-            f"repl.causal_read_timeout PT{causal_read_timeout_s:g}S")
+        say(f"held back {node}: {'desync ON + ' if desync else ''}FLUSH TABLES WITH READ LOCK "
+            f"({info['state_while_held']}), repl.causal_read_timeout PT{causal_read_timeout_s:g}S")
         yield info
     finally:
         released_at = time.monotonic()
@@ -876,7 +890,7 @@ def run_study(lab: Any, config: StudyConfig = StudyConfig(), say: Say = _quiet) 
                     for value in config.values:
                         read = paths.read_endpoint(mode, condition)
                         set_global_sync_wait(paths, value if mode == "global" else 0)
-                        if mode == "global" and tier.pools_connections:
+                        if mode == "global" and tier.pools_connections and read == paths.proxy_read:
                             renew_proxy_pool(paths, proxy_hosts)
                             prober.run(read, None, 1.0, None, read_timeout)  # the pool refills
                         session_value = None if mode == "global" else value
@@ -911,20 +925,36 @@ def _condition(lab: Any, paths: Paths, condition: str, config: StudyConfig, resu
                 + (f"; {churn} threads of short sessions reading @@wsrep_node_name through "
                    f"{paths.proxy_read.label} as {paths.user} and {paths.app_user}" if churn else ""))
             yield rate
-    else:
+    elif condition == "held":
         with held_reader(paths, paths.reader_name, config.causal_read_timeout_s, say) as info:
             if "proxy-session" in config.modes or "global" in config.modes:
                 out = _wait_proxy_backend(lab, paths.reader_name, up=False, timeout=15)
                 info["proxy_took_out"] = out
                 result.notes.append(
-                    f"held: {lab.plan.tier.title} {'took' if out else 'did NOT take'} the Desynced "
-                    f"{paths.reader_name} out of its read path (it serves reads only from Synced nodes), so "
-                    f"proxy reads under 'held' are served by the other nodes; global-mode reads go straight "
-                    f"to {paths.reader_name} to measure the held-back node itself")
+                    f"held: {lab.plan.tier.title} {'took' if out else 'did NOT take'} {paths.reader_name} "
+                    f"(wsrep_desync=ON) out of its read path; global-mode reads go straight to "
+                    f"{paths.reader_name} to measure the held-back node itself")
             yield None
-        result.notes.append(f"held reader resynced in {info.get('resync_s')} s after release")
-        if not _wait_proxy_backend(lab, paths.reader_name, up=True, timeout=30):
-            result.notes.append(f"{paths.reader_name} not back UP in the proxy within 30 s")
+        _after_hold(lab, paths, result, info)
+    else:  # backup
+        with write_load(paths, config.load_workers, config.churn_workers) as rate, \
+                held_reader(paths, paths.reader_name, config.causal_read_timeout_s, say, desync=False) as info:
+            out = _wait_proxy_backend(lab, paths.reader_name, up=False, timeout=5)
+            info["proxy_took_out"] = out
+            result.notes.append(
+                f"backup: {paths.reader_name} under FLUSH TABLES WITH READ LOCK alone "
+                f"({info.get('state_while_held')}); {lab.plan.tier.title} "
+                f"{'took it out of' if out else 'KEPT it in'} its read path, so proxy reads "
+                f"{'avoid' if out else 'reach'} a node falling behind")
+            yield rate
+        _after_hold(lab, paths, result, info)
+
+
+def _after_hold(lab: Any, paths: Paths, result: StudyResult, info: dict[str, Any]) -> None:
+    """Notes after a hold: how long the node took to resync, whether the proxies took it back."""
+    result.notes.append(f"held reader resynced in {info.get('resync_s')} s after release")
+    if not _wait_proxy_backend(lab, paths.reader_name, up=True, timeout=30):
+        result.notes.append(f"{paths.reader_name} not back UP in the proxy within 30 s")
 
 
 # --- throughput and timing for `make bench` ----------------------------------------------------

@@ -108,8 +108,7 @@ def test_isolate_two_of_three(scenario: Scenario) -> None:
     scenario.stop_samplers()
     acked_in_partition = [op for op in scenario.history.ops("write")
                           if op.outcome == "ok" and op.start >= t_none and op.end <= t_heal]
-    max_primaries = max((len(v) for at, v in primaries.snapshot() if isinstance(v, list) and t_none <= at <= t_heal),
-                        default=0)
+    max_primaries = max((len(v) for v in primaries.within(t_none, t_heal) if isinstance(v, list)), default=0)
     scenario.figure(evict_s=round(no_primary, 2), refused_with=refused, recovered_by=recovered_by,
                     rejoin_s=round(recovery, 2), writes_acked_without_primary=len(acked_in_partition))
     scenario.check_writes()

@@ -22,11 +22,12 @@ from tests.docker_check import docker_skip_reason
 
 pytestmark = [pytest.mark.chaos, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
-SMALL = sr.StudyConfig(values=(0, 1, 7), conditions=("idle", "churn", "held"), seconds=1.5, workers=4,
+SMALL = sr.StudyConfig(values=(0, 1, 7), conditions=("idle", "churn", "held", "backup"), seconds=1.5, workers=4,
                        processes=2, load_workers=2, churn_workers=2, causal_read_timeout_s=0.5)
-# the guide-vs-fix comparison: value 1 set globally (as the guide does), under pool churn
-GUIDE = sr.StudyConfig(values=(1,), conditions=("churn",), modes=("global",), seconds=4.0, workers=4,
-                       processes=2, load_workers=2, churn_workers=4)
+# the guide-vs-fix comparison: value 1 set globally (as the guide does), the pool churning and a
+# reader falling behind under a backup's lock (kept in ProxySQL's read path)
+GUIDE = sr.StudyConfig(values=(1,), conditions=("backup",), modes=("global",), seconds=4.0, workers=4,
+                       processes=2, load_workers=2, churn_workers=4, causal_read_timeout_s=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +94,19 @@ def test_session_pinning_is_what_the_tier_says(lab: Lab, result: sr.StudyResult)
     if tier.pins_sessions:
         for c in cells(result, mode="proxy-session"):
             assert c.setting_reached_backend is True and c.connections_switched == 0
-    # a Galera-aware proxy takes the Desynced reader out of the read path
+    # a reader with wsrep_desync=ON is out of every Galera-aware proxy's read path
     assert all(result.reader not in c.served_by for c in cells(result, mode="proxy-session", condition="held"))
+
+
+def test_backup_lock_and_the_read_path(lab: Lab, result: sr.StudyResult) -> None:
+    """A reader under FLUSH TABLES WITH READ LOCK alone (as a backup holds it) stays in the read
+    path of a tier that serves desynced readers, and serves stale reads at 0 there."""
+    backup = cells(result, condition="backup", mode="proxy-session", sync_wait=0)
+    assert backup
+    served_by_held = any(result.reader in c.served_by for c in backup)
+    assert served_by_held is lab.plan.tier.serves_desynced_reader, [c.served_by for c in backup]
+    if lab.plan.tier.serves_desynced_reader:
+        assert sum(c.stale for c in backup) > 0, "reads on a node falling behind, yet none stale: the probe is blind"
 
 
 def test_lab_left_as_found(lab: Lab, result: sr.StudyResult) -> None:

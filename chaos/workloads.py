@@ -430,6 +430,7 @@ class Sampler(Workload):
         self.fn = fn
         self.interval = interval
         self.samples: list[tuple[float, Any]] = []
+        self.ends: list[float] = []  # when each sample's reading finished (it may take seconds)
         self._lock = threading.Lock()
 
     def body(self) -> None:
@@ -442,11 +443,18 @@ class Sampler(Workload):
                 value = f"error: {exc}"
             with self._lock:
                 self.samples.append((at, value))
+                self.ends.append(time.time())
             self.sleep(self.interval - (time.monotonic() - start))
 
     def snapshot(self) -> list[tuple[float, Any]]:
         with self._lock:
             return list(self.samples)
+
+    def within(self, start: float, end: float) -> list[Any]:
+        """Values of the samples read entirely inside [start, end] (a slow reading that began
+        before `end` may have seen the state after it)."""
+        with self._lock:
+            return [v for (at, v), done in zip(self.samples, self.ends) if at >= start and done <= end]
 
 
 # ---- reading state directly from the nodes -------------------------------------------------

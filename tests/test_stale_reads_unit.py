@@ -141,11 +141,14 @@ def test_cli_parser_defaults_and_lists() -> None:
 
 def test_causal_reads_prove_that_reads_waited() -> None:
     """Read-your-writes is judged by the nodes' wsrep_causal_reads counters, not by the variable."""
-    waited = sr.aggregate(1, "churn", "global", "proxysql v:6033", [part(10)],
-                          counters={"node2": {"causal_reads": 6, "selects": 6}, "node3": {"causal_reads": 4, "selects": 4}})
-    assert waited.causal_reads_total == 10 and waited.every_read_waited is True
-    skipped_wait = sr.aggregate(1, "churn", "global", "proxysql v:6033", [part(10)],
-                                counters={"node2": {"causal_reads": 3, "selects": 6}, "node3": {"causal_reads": 0, "selects": 4}})
+    served = {"node2": 6, "node3": 4}
+    waited = sr.aggregate(1, "churn", "global", "proxysql v:6033", [part(10, served=served)],
+                          counters={"node1": {"causal_reads": 900, "selects": 0},
+                                    "node2": {"causal_reads": 6, "selects": 6}, "node3": {"causal_reads": 4, "selects": 4}})
+    assert waited.causal_reads_total == 10 and waited.every_read_waited is True  # the writer's counter: not ours
+    skipped_wait = sr.aggregate(1, "churn", "global", "proxysql v:6033", [part(10, served=served)],
+                                counters={"node1": {"causal_reads": 900, "selects": 0},
+                                          "node2": {"causal_reads": 3, "selects": 6}, "node3": {"causal_reads": 0, "selects": 4}})
     assert skipped_wait.every_read_waited is False
     assert any("did not all wait" in p for p in sr.stale_read_problems(study([skipped_wait])))
     assert sr.aggregate(0, "idle", "global", "x", [part(10)]).every_read_waited is None  # no READ bit: no claim

@@ -43,7 +43,11 @@ class ProxySQLTier(ProxyTier):
     routes_by_statement = True
     pins_sessions = False
     pools_connections = True
-    pinning_reference = "sysown/proxysql#3333: SET SESSION is not kept on one backend connection"
+    # its Galera monitor takes a node out for wsrep_desync=ON, not for the Donor/Desynced state
+    # FLUSH TABLES WITH READ LOCK puts it in (MySQL_Monitor.cpp; measured: 2,171 writesets behind
+    # and still ONLINE in the reader hostgroup)
+    serves_desynced_reader = True
+    pinning_reference = "multiplexing: a session's statements may use different backend connections, sysown/proxysql#3333"
     rendered_paths = (CONFIG,)
 
     # ---- image ----
