@@ -30,10 +30,12 @@ _PROGRESS = re.compile(r"^\s*(?:Container|Network|Volume|Image)\s+\S+\s+(?:Creat
 
 
 def _lines(text: str | bytes | None, limit: int) -> list[str]:
-    """The last `limit` non-empty lines of some output, each printable and at most 240 chars."""
+    """The last `limit` non-empty lines of some output, each printable, ids shortened as
+    `docker ps` does, and at most 400 characters."""
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
-    lines = [printable(ln.rstrip())[:240] for ln in (text or "").splitlines() if ln.strip()]
+    text = re.sub(r"\b([0-9a-f]{12})[0-9a-f]{52}\b", r"\1", text or "")
+    lines = [printable(ln.rstrip())[:400] for ln in text.splitlines() if ln.strip()]
     return lines[-limit:]
 
 
@@ -51,7 +53,7 @@ def describe(exc: BaseException, part: str) -> str:
     else:
         detail = printable(str(exc))
     hint = ""
-    if re.search(r"port is already allocated|address already in use", detail):
+    if re.search(r"port is already allocated|address already in use", str(getattr(exc, "stderr", "")) + detail):
         hint = "; a host port was taken after the preflight check: free it or choose another (app.http_port)"
     return f"{part} failed: {detail}{hint}\n{RESUME}"
 
