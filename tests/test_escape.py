@@ -111,6 +111,7 @@ def _image_present(tag: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
 
 
+@pytest.mark.e2e  # runs a container: kept out of the Docker-free unit run
 @pytest.mark.skipif(not _image_present(GALERA_IMAGE), reason=f"needs {GALERA_IMAGE} for my_print_defaults")
 def test_my_print_defaults_agrees_with_the_port(tmp_path: Path) -> None:
     """MariaDB's own reader, once, on the hostile values of issue 10: the Python port agrees."""

@@ -280,3 +280,15 @@ def test_every_command_refuses_bad_input_in_one_line(command: str, tmp_path: Pat
         assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, (what, proc.stderr)
         assert lines[0].startswith(("error: ", "galera-lab")), (what, proc.stderr)
         assert not (tmp_path / "home").exists() and list(tmp_path.iterdir()) == [], (what, "nothing is created")
+
+
+def test_no_secret_outside_the_secret_files() -> None:
+    """Passwords live only in files rendered 0600 (never compose.yaml, labels, env or commands)."""
+    for kind, app in (("haproxy", "probe"), ("proxysql", "chamilo")):
+        plan = make_plan(load_spec(None, [("galera.sst_method", "mariabackup")]), kind, app)
+        files = rendered_files(plan, SECRETS)
+        public = {rel: text for rel, (text, secret) in files.items() if not secret}
+        assert "compose.yaml" in public and all(rel.startswith("secrets/") for rel in files if files[rel][1])
+        for name, value in SECRETS.items():
+            stem = value.split("'")[0]
+            assert not [rel for rel, text in public.items() if stem in text], name
