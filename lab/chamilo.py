@@ -24,7 +24,7 @@ from pathlib import Path
 
 import jinja2
 
-from lab import templating
+from lab import escape, templating
 from lab.errors import LabError
 from lab.paths import CHAMILO
 from lab.plan import Plan
@@ -37,14 +37,8 @@ INSTALL_FILE = "secrets/chamilo-install.json"
 ARCHIVE_SUFFIXES = {".tar.gz": ".tar.gz", ".tgz": ".tar.gz", ".zip": ".zip"}
 
 
-def _php_string(value: object) -> str:
-    """A PHP single-quoted string literal: only backslash and quote need escaping there."""
-    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{text}'"
-
-
 def _environment() -> jinja2.Environment:
-    return templating.environment(TEMPLATES, {"php_string": _php_string}, trim=False)
+    return templating.environment(TEMPLATES, {"php_string": escape.php_str}, trim=False)
 
 
 def _derive(secret: str, purpose: str, length: int = 32) -> str:

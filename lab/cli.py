@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
 
-from lab import chamilo, images, preflight, stale_cli
+from lab import chamilo, engine, images, preflight, stale_cli
 from lab.errors import LabError
+from lab.grammar import printable
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs, resolve
 from lab.runtime import Lab
@@ -197,11 +199,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2) like every other refusal."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="galera-lab",
         description="Generate, start and break a MariaDB Galera HA stack for Chamilo on one machine.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = {
         "generate": (cmd_generate, "render the stack folder from the spec (nothing starts)"),
         "up": (cmd_up, "build/pull images, start the lab in order, wait until healthy"),
@@ -226,13 +236,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(text: str) -> None:
+    """An error as the user sees it: plain text (never read as rich markup), never re-wrapped."""
+    err_console.print(f"error: {text}", markup=False, soft_wrap=True, style="bold red" if err_console.is_terminal else None)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure is a message and an exit code, never a traceback.
+
+    LabError (bad input, a machine or engine problem the message explains) exits 2; the
+    engine's own exceptions are worded by lab/engine.py; anything else is a bug of ours, said
+    in one line with the way to see its traceback (GALERA_LAB_TRACEBACK=1).
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except LabError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        _error(str(exc))
         return 2
+    except engine.ENGINE_ERRORS as exc:
+        _error(engine.describe(exc, f"galera-lab {args.command}"))
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if os.environ.get("GALERA_LAB_TRACEBACK"):
+            raise
+        _error(printable(f"internal error in galera-lab {args.command}: {exc.__class__.__name__}: {exc} "
+                         "(a bug: please report it; GALERA_LAB_TRACEBACK=1 shows the traceback)"))
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,3 +11,7 @@ class SpecError(LabError):
 
 class PreflightError(LabError):
     """The machine can't run the lab as specified (engine, privileges, ports, platform)."""
+
+
+class RenderError(LabError):
+    """A value can't be written into a config file's grammar safely (a template filter refused it)."""

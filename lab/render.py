@@ -7,16 +7,21 @@ The output is byte-identical for the same spec (secrets are generated once and r
 from __future__ import annotations
 
 import os
+import re
 import secrets as pysecrets
 from pathlib import Path
 
 import jinja2
 
 from lab import chamilo, templating
+from lab.errors import LabError
 from lab.paths import TEMPLATES
 from lab.plan import Plan
 from lab.tiers import TIERS
 
+# what token_urlsafe makes; a hand-edited secret must fit it too: the ProxySQL credential list
+# (user:password;user:password) and the SST auth string have no escape for : or ;
+SECRET_VALUE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 SECRET_NAMES = (
     "LAB_ADMIN_PASSWORD",
     "APP_PASSWORD",
@@ -45,6 +50,11 @@ def load_or_create_secrets(stack: Path) -> dict[str, str]:
             if "=" in line and not line.startswith("#"):
                 k, v = line.split("=", 1)
                 values[k] = v
+    for name in SECRET_NAMES:
+        if name in values and not SECRET_VALUE.fullmatch(values[name]):
+            # the value itself is never shown: it is a password
+            raise LabError(f"{path}: {name} refused: expected 16 to 128 letters, digits, - or _; fix it, "
+                           "or delete the line to have a new one generated")
     missing = [n for n in SECRET_NAMES if n not in values]
     if missing:
         for name in missing:

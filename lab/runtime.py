@@ -21,7 +21,7 @@ import pymysql
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from lab import chamilo, db, hostnet, images, preflight
+from lab import chamilo, db, engine, hostnet, images, preflight
 from lab.errors import LabError
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import Choice, Plan, image_defs, resolve
@@ -80,6 +80,8 @@ class Lab:
         self.compose = DockerClient(compose_files=[stack / "compose.yaml"], compose_project_name=self.spec.project)
         self._docker: docker.DockerClient | None = None
         self._secrets: dict[str, str] | None = None
+        # services `up` has started and `wait` watches; None outside `up` (chaos stops them on purpose)
+        self._watching: list[str] | None = None
 
     # ---- construction ----
 
@@ -128,7 +130,21 @@ class Lab:
     # ---- up ----
 
     def up(self, say: Say = _quiet, timeout: float = 300.0) -> LabStatus:
-        """Bring every part up in order and wait until all of it is healthy."""
+        """Bring every part up in order and wait until all of it is healthy.
+
+        The engine's own failures (a build, a port taken, the engine stopping) and a part that
+        dies while we wait end it at once with one message (lab/engine.py), in a state a second
+        `up` completes and `down` removes.
+        """
+        self._watching = []
+        try:
+            return self._up(say, timeout)
+        except engine.ENGINE_ERRORS as exc:
+            raise LabError(engine.describe(exc, "galera-lab up")) from None
+        finally:
+            self._watching = None
+
+    def _up(self, say: Say, timeout: float) -> LabStatus:
         for note in preflight.check(self.spec):
             say(note)
         self.render()
@@ -152,10 +168,12 @@ class Lab:
         return status
 
     def _service_up(self, services: list[str]) -> None:
+        if self._watching is not None:
+            self._watching += [s for s in services if s not in self._watching]
         try:
             self.compose.compose.up(services=services, detach=True, quiet=True)
         except DockerException as exc:
-            raise LabError(f"docker compose up {' '.join(services)} failed: {exc.stderr or exc}") from None
+            raise LabError(engine.describe(exc, f"starting {', '.join(services)}")) from None
 
     def running_nodes(self) -> list[str]:
         return [n for n in self.spec.node_names if self.probe.container_state(n) == "running"]
@@ -277,7 +295,11 @@ class Lab:
         self.wait(lambda: self.probe.app().http_status == 200, f"the application answering at {self.probe.app_url()}", deadline, say)
 
     def wait(self, condition: Callable[[], bool], what: str, deadline: float, say: Say, interval: float = 0.5) -> None:
-        """Poll a real condition until it holds; fail at the deadline saying what never happened."""
+        """Poll a real condition until it holds; fail at the deadline saying what never happened.
+
+        During `up`, every poll also looks at the containers started so far: one that exited,
+        died or keeps restarting can't become ready, so waiting on ends at once with its logs.
+        """
         started = time.monotonic()
         announced = False
         while True:
@@ -286,12 +308,25 @@ class Lab:
                     return
             except (pymysql.MySQLError, OSError, docker.errors.APIError):
                 pass
+            self._check_started(what)
             if time.monotonic() > deadline:
                 raise LabError(f"timed out waiting for {what}; `galera-lab status` and `docker logs` show why")
             if not announced and time.monotonic() - started > 2:
                 say(f"waiting for {what} …")
                 announced = True
             time.sleep(interval)
+
+    def _check_started(self, what: str) -> None:
+        """LabError with the last log lines of a started container that can't become ready."""
+        for service in self._watching or []:
+            try:
+                container = self.docker.containers.get(self.spec.container(service))
+            except docker.errors.NotFound:
+                raise LabError(f"{self.spec.container(service)} vanished while waiting for {what} (removed by "
+                               f"someone else?); {engine.RESUME}") from None
+            trouble = engine.container_trouble(container)
+            if trouble:
+                raise LabError(f"{service} failed while waiting for {what}: {trouble}\n{engine.RESUME}")
 
     # ---- down / status ----
 

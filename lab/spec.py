@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lab.errors import SpecError
+from lab.grammar import (ArchivePath, ChamiloVersion, DebPath, IfName, ImageRef, Project, ProviderKey, ProviderValue,
+                         Sha256, Size, Version, duration_seconds, printable, shown)
 from lab.paths import PROFILES
 
 IPv4Net = ipaddress.IPv4Network
@@ -22,15 +24,12 @@ IPv4Addr = ipaddress.IPv4Address
 
 MAX_NODES = 9  # node i lives at host offset 10+i: keeps the address plan readable
 MAX_PROXIES = 9  # proxy j lives at host offset 20+j
-# a Docker image reference: [registry[:port]/]name[/name…][:tag][@sha256:digest], lower-case names
-IMAGE_REF = (r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
-             r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
 
 
 class _Strict(BaseModel):
     """Base for every section: unknown keys are errors (with a suggestion), not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class GaleraSpec(_Strict):
@@ -40,14 +39,14 @@ class GaleraSpec(_Strict):
     source: Literal["debian", "official"] = Field(
         "debian", description="debian: built offline from Debian packages; official: the mariadb image"
     )
-    official_image: str = "mariadb:10.11"
+    official_image: ImageRef = "mariadb:10.11"
     wsrep_sync_wait: int = Field(0, ge=0, le=15)
     sst_method: Literal["rsync", "mariabackup"] = "rsync"
-    provider_options: dict[str, str] = Field(
+    provider_options: dict[ProviderKey, ProviderValue] = Field(
         default_factory=lambda: {"gcache.size": "64M", "evs.suspect_timeout": "PT5S"}
     )
     innodb_flush_log_at_trx_commit: Literal[0, 1, 2] = 1
-    innodb_buffer_pool_size: str = "64M"
+    innodb_buffer_pool_size: Size = "64M"
 
     @field_validator("nodes")
     @classmethod
@@ -60,11 +59,21 @@ class GaleraSpec(_Strict):
             raise ValueError(f"at most {MAX_NODES} nodes fit the address plan; set galera.nodes to {MAX_NODES} or fewer")
         return v
 
+    @field_validator("provider_options")
+    @classmethod
+    def _timeout_is_a_period(cls, v: dict[str, str]) -> dict[str, str]:
+        """The lab derives its eviction deadlines from evs.suspect_timeout, so it must parse."""
+        if "evs.suspect_timeout" in v:
+            try:
+                duration_seconds(v["evs.suspect_timeout"])
+            except ValueError as exc:
+                raise ValueError(f"evs.suspect_timeout: {exc}") from None
+        return v
+
     @property
     def suspect_timeout_s(self) -> float:
-        """evs.suspect_timeout in seconds (ISO 8601 PTnS/PTn.nS), used to derive eviction deadlines."""
-        raw = self.provider_options.get("evs.suspect_timeout", "PT5S").upper()
-        return float(raw.removeprefix("PT").removesuffix("S"))
+        """evs.suspect_timeout in seconds (ISO 8601, e.g. PT5S), used to derive eviction deadlines."""
+        return duration_seconds(self.provider_options.get("evs.suspect_timeout", "PT5S"))
 
 
 class ProxySpec(_Strict):
@@ -75,11 +84,10 @@ class ProxySpec(_Strict):
     proxysql_source: Literal["package", "official", "deb", "image"] = Field(
         "package", description="package: ProxySQL's APT repository (signed); official: the proxysql/proxysql "
         "image; deb: proxysql_deb, a package you downloaded; image: proxysql_image, an image you bring")
-    proxysql_version: str = Field("2.7.3", pattern=r"^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,3}$",
-                                  description="ProxySQL release, e.g. 2.7.3")
-    proxysql_image: str | None = Field(
-        None, pattern=IMAGE_REF, description="a local image with a proxysql binary on its PATH (bring your own)")
-    proxysql_deb: Path | None = Field(None, description="a ProxySQL Debian 12 package on this machine (offline)")
+    proxysql_version: Version = Field("2.7.3", description="ProxySQL release, e.g. 2.7.3")
+    proxysql_image: ImageRef | None = Field(
+        None, description="a local image with a proxysql binary on its PATH (bring your own)")
+    proxysql_deb: DebPath | None = Field(None, description="a ProxySQL Debian 12 package on this machine (offline)")
     proxysql_connection_reset: Literal["close", "change-user"] = Field(
         "close", description="close: a pooled backend connection that needs a reset is closed and a new one "
         "opened; change-user: ProxySQL's default COM_CHANGE_USER reset, after which MariaDB stops causal reads "
@@ -149,15 +157,8 @@ class FrontendNet(_Strict):
     """The macvlan network carrying the VIP, proxies' client ports, the app and the host shim."""
 
     subnet: IPv4Net = IPv4Net("198.18.1.0/24")
-    parent: str | None = Field(None, description="host bridge used as macvlan parent (default: glb-<project>)")
+    parent: IfName | None = Field(None, description="host bridge used as macvlan parent (default: glb-<project>)")
     shim_address: IPv4Addr | None = Field(None, description="host address on the frontend (default: last usable)")
-
-    @field_validator("parent")
-    @classmethod
-    def _ifname(cls, v: str | None) -> str | None:
-        if v is not None and not (1 <= len(v) <= 15 and v.replace("-", "").replace("_", "").isalnum()):
-            raise ValueError(f"{v!r} is not a valid interface name (1-15 letters, digits, - or _)")
-        return v
 
 
 class BackendNet(_Strict):
@@ -177,24 +178,24 @@ class AppSpec(_Strict):
     kind: Literal["auto", "chamilo", "probe"] = "auto"
     http_port: int = Field(8080, ge=1, le=65535)
     bind: IPv4Addr = IPv4Addr("127.0.0.1")
-    chamilo_version: str = "1.11.26"
-    chamilo_archive: Path | None = Field(None, description="local Chamilo release archive used instead of the download")
-    chamilo_sha256: str = Field("", pattern=r"^([0-9a-f]{64})?$", description="pinned sha256 of the release archive")
+    chamilo_version: ChamiloVersion = "1.11.26"
+    chamilo_archive: ArchivePath | None = Field(None, description="local Chamilo release archive used instead of the download")
+    chamilo_sha256: Sha256 = Field("", description="pinned sha256 of the release archive")
 
 
 class SloSpec(_Strict):
     """Failover deadlines the chaos suite asserts; unset ones derive from the configured timers."""
 
-    vip_failover_s: float | None = None
-    write_downtime_s: float | None = None
-    evict_s: float | None = None
-    rejoin_s: float | None = None
+    vip_failover_s: float | None = Field(None, gt=0)
+    write_downtime_s: float | None = Field(None, gt=0)
+    evict_s: float | None = Field(None, gt=0)
+    rejoin_s: float | None = Field(None, gt=0)
 
 
 class LabSpec(_Strict):
     """The whole topology."""
 
-    project: str = Field("galera-lab", pattern=r"^[a-z0-9][a-z0-9_-]{0,30}$")
+    project: Project = "galera-lab"
     galera: GaleraSpec = GaleraSpec()
     proxy: ProxySpec = ProxySpec()
     keepalived: KeepalivedSpec = KeepalivedSpec()
@@ -320,16 +321,29 @@ def _suggest(loc: tuple[Any, ...]) -> str:
     return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(model.model_fields)}"
 
 
+def _where(loc: tuple[Any, ...]) -> str:
+    """An error's location as a dotted key; a refused mapping key reads `… key 'x'`."""
+    if loc and loc[-1] == "[key]":
+        return f"{_where(loc[:-2])} key" if len(loc) > 2 else "key"
+    return ".".join(str(p) for p in loc)
+
+
 def _format_error(err: ValidationError, source: str) -> str:
-    """First validation error as one line saying where and what to change."""
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    """First validation error as one line: the key, the refused value (shown safely), what is accepted.
+
+    Our own checks already say all three; pydantic's built-in ones (types, ranges, choices)
+    name what is accepted, so the refused value is added in front of their words.
+    """
+    errors = err.errors()
+    e = errors[0]
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     if e["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{loc}'{_suggest(e['loc'])}"
+        return printable(f"{source}: unknown key {shown(_where(e['loc']), 60)}{_suggest(e['loc'])}{more}")
     msg = e["msg"].removeprefix("Value error, ")
-    if e["loc"]:
-        return f"{source}: {loc}: {msg}"
-    return f"{source}: {msg}"
+    if e["type"] not in ("value_error", "assertion_error"):
+        msg = f"{shown(e['input'])} refused: {msg[0].lower()}{msg[1:]}"
+    where = f"{_where(e['loc'])}: " if e["loc"] else ""
+    return printable(f"{source}: {where}{msg}{more}")
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -339,7 +353,7 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     for k in keys[:-1]:
         nxt = cur.setdefault(k, {})
         if not isinstance(nxt, dict):
-            raise SpecError(f"--set {dotted}: '{k}' is a value, not a section")
+            raise SpecError(printable(f"--set {shown(dotted, 60)}: {shown(k)} is a value, not a section"))
         cur = nxt
     cur[keys[-1]] = value
 
@@ -347,23 +361,32 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """`key.path=value` with the value read as YAML, so numbers and booleans keep their types."""
     if "=" not in text:
-        raise SpecError(f"--set {text!r}: expected KEY=VALUE, e.g. --set galera.nodes=5")
+        raise SpecError(f"--set {shown(text, 60)}: expected KEY=VALUE, e.g. --set galera.nodes=5")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise SpecError(f"--set {shown(text, 60)}: the value is not valid YAML; quote it, "
+                        "e.g. --set 'galera.innodb_buffer_pool_size=\"128M\"'") from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    name = printable(str(path))
     if not path.exists():
-        raise SpecError(f"{path}: no such file; pass an existing lab.yaml or leave --spec out for the defaults")
+        raise SpecError(f"{name}: no such file; pass an existing lab.yaml or leave --spec out for the defaults")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or exc.__class__.__name__
-        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+        problem = printable(str(getattr(exc, "problem", None) or exc.__class__.__name__))
+        raise SpecError(f"{name}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{name}: not a UTF-8 text file; a spec is YAML text") from None
+    except OSError as exc:
+        raise SpecError(f"{name}: can't be read ({exc.strerror or exc.__class__.__name__})") from None
     if not isinstance(loaded, dict):
-        raise SpecError(f"{path}: the top level must be a mapping of sections (project, galera, proxy, …)")
+        raise SpecError(f"{name}: the top level must be a mapping of sections (project, galera, proxy, …)")
     return loaded
 
 
@@ -401,9 +424,10 @@ def load_spec(path: Path | None = None, overrides: list[tuple[str, Any]] | None 
             set_path(data, key, value)
         sources.append("command line")
     source = " + ".join(sources) or "defaults"
-    if "galera" in data and "provider_options" in (data["galera"] or {}):
+    galera = data.get("galera")
+    if isinstance(galera, dict) and isinstance(galera.get("provider_options"), dict):
         defaults = GaleraSpec.model_fields["provider_options"].default_factory()  # type: ignore[misc]
-        data["galera"]["provider_options"] = {**defaults, **(data["galera"]["provider_options"] or {})}
+        galera["provider_options"] = {**defaults, **galera["provider_options"]}
     try:
         return LabSpec.model_validate(data)
     except ValidationError as exc:
