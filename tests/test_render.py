@@ -18,49 +18,11 @@ import yaml
 from lab.render import SECRET_NAMES, render
 from lab.spec import load_spec
 from tests.conftest import make_plan
-
-
-def parse_keepalived(text: str) -> list[Any]:
-    """keepalived.conf → nested [keyword, args..., [children]] lists (braces open blocks)."""
-    root: list[Any] = []
-    stack = [root]
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if line == "}":
-            stack.pop()
-            continue
-        words = line.split()
-        if words[-1] == "{":
-            block: list[Any] = []
-            stack[-1].append([*words[:-1], block])
-            stack.append(block)
-        else:
-            stack[-1].append(words)
-    assert len(stack) == 1, "unbalanced braces"
-    return root
+from tests.parsers import parse_haproxy, parse_keepalived
 
 
 def block(tree: list[Any], keyword: str) -> list[Any]:
     return next(item[-1] for item in tree if item[0] == keyword)
-
-
-def parse_haproxy(text: str) -> dict[str, list[list[str]]]:
-    """haproxy.cfg → {section header: [directive words]}; sections start at column 0."""
-    sections: dict[str, list[list[str]]] = {}
-    current = None
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].rstrip()
-        if not line.strip():
-            continue
-        if not raw[0].isspace():
-            current = line.strip()
-            sections[current] = []
-        else:
-            assert current is not None
-            sections[current].append(line.split())
-    return sections
 
 
 def test_compose_services_and_networks(rendered: tuple[Any, Path]) -> None:
