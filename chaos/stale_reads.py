@@ -158,7 +158,7 @@ class Cell:
     skipped: str | None = None
     causal_reads: dict[str, int] = field(default_factory=dict)  # wsrep_causal_reads moved, per node
     selects: dict[str, int] = field(default_factory=dict)  # Com_select moved, per node
-    backend_connections_opened: int | None = None  # by the proxies during the cell (ProxySQL ConnOK)
+    connections_opened: dict[str, int] = field(default_factory=dict)  # on each node during the cell
 
     @property
     def answered(self) -> int:
@@ -250,6 +250,7 @@ def aggregate(sync_wait: int, condition: str, mode: str, read_via: str,
         load_writes_per_s=load_writes_per_s,
         causal_reads={n: c["causal_reads"] for n, c in sorted(counters.items())},
         selects={n: c["selects"] for n, c in sorted(counters.items())},
+        connections_opened={n: c.get("connections", 0) for n, c in sorted(counters.items())},
     )
 
 
@@ -332,7 +333,7 @@ def to_results_file(result: StudyResult, spec: dict[str, Any], run_id: str) -> A
                    setting_reached_backend=c.setting_reached_backend, load_writes_per_s=c.load_writes_per_s,
                    causal_reads=c.causal_reads, causal_reads_total=c.causal_reads_total,
                    every_read_waited=c.every_read_waited, selects=c.selects,
-                   backend_connections_opened=c.backend_connections_opened)
+                   connections_opened=c.connections_opened)
     rf.scenarios.append({
         "name": "stale-reads", "outcome": "pass" if stale_read_problems(result) == [] else "fail",
         "verdicts": {"pinning": result.pinning}, "figures": {}, "faults": [], "timeline": {},
@@ -722,7 +723,8 @@ def renew_proxy_pool(paths: Paths, proxy_hosts: Sequence[str]) -> int:
 
 
 def read_counters(paths: Paths) -> dict[str, dict[str, int]]:
-    """Per node: wsrep_causal_reads and Com_select, on a session that itself does no causal wait
+    """Per node: wsrep_causal_reads, Com_select and Connections (connections opened to it), on a
+    session that itself does no causal wait
     (a node held back under FTWRL would otherwise make this read wait and fail)."""
     out: dict[str, dict[str, int]] = {}
     for node in paths.nodes:
@@ -732,9 +734,11 @@ def read_counters(paths: Paths) -> dict[str, dict[str, int]]:
             continue
         try:
             with conn.cursor() as cur:
-                cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_causal_reads','Com_select')")
+                cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                            "('wsrep_causal_reads','Com_select','Connections')")
                 values = {k.lower(): int(v) for k, v in cur.fetchall()}
-            out[node] = {"causal_reads": values.get("wsrep_causal_reads", 0), "selects": values.get("com_select", 0)}
+            out[node] = {"causal_reads": values.get("wsrep_causal_reads", 0), "selects": values.get("com_select", 0),
+                         "connections": values.get("connections", 0)}
         except pymysql.MySQLError:
             pass
         finally:
@@ -894,15 +898,12 @@ def run_study(lab: Any, config: StudyConfig = StudyConfig(), say: Say = _quiet) 
                             renew_proxy_pool(paths, proxy_hosts)
                             prober.run(read, None, 1.0, None, read_timeout)  # the pool refills
                         session_value = None if mode == "global" else value
-                        before, opened_before = read_counters(paths), tier.connections_opened(lab.secrets)
+                        before = read_counters(paths)
                         parts = prober.run(read, session_value, config.seconds, config.max_probes, read_timeout,
                                            with_value=mode == "proxy-session")
-                        opened_after = tier.connections_opened(lab.secrets)
                         cell = aggregate(value, condition, mode, read.label, parts,
                                          load_rate() if load_rate else None,
                                          counters=counter_delta(before, read_counters(paths)))
-                        if opened_before is not None and opened_after is not None:
-                            cell.backend_connections_opened = opened_after - opened_before
                         result.cells.append(cell)
                         say(f"{mode:13} {condition:4} wsrep_sync_wait={value:<2} probes {cell.probes:6} "
                             f"stale {cell.stale:5} errors {cell.errors:4} p99 {cell.latency_ms['p99']} ms "
@@ -979,7 +980,7 @@ def full_study_time(lab: Any, config: StudyConfig = StudyConfig(), say: Say = _q
     result = run_study(lab, config, say)
     at_one = [{"cell": f"{c.mode}/{c.condition}", "stale": c.stale, "answered": c.answered,
                "causal_reads": c.causal_reads_total, "p50_ms": c.latency_ms.get("p50"),
-               "backend_connections_opened": c.backend_connections_opened}
+               "connections_opened": sum(c.connections_opened.values())}
               for c in result.cells if c.sync_wait == 1]
     return {"seconds": round(time.monotonic() - t0, 1), "cells": len(result.cells),
             "probes": sum(c.probes for c in result.cells), "config": asdict(config), "stale_at_1": at_one,

@@ -147,7 +147,7 @@ def test_proxysql_causal_reads_need_the_connection_reset_fix(lab: Lab) -> None:
     finally:
         _with_reset(lab, lab.spec.proxy.proxysql_connection_reset)
     guide, fixed = figures["change-user"], figures["close"]
-    summary = {k: (c.stale, c.answered, c.causal_reads_total, c.backend_connections_opened, c.latency_ms["p50"])
+    summary = {k: (c.stale, c.answered, c.causal_reads_total, sum(c.connections_opened.values()), c.latency_ms["p50"])
                for k, c in figures.items()}
     assert guide.stale > 0 and guide.every_read_waited is False, f"the guide's setting did not show the bug: {summary}"
     assert fixed.stale == 0 and fixed.every_read_waited is True, f"the fix did not hold: {summary}"

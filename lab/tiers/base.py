@@ -138,11 +138,6 @@ class ProxyTier(ABC):
         """Tier-specific status facts (none by default)."""
         return ProxyDetails()
 
-    def connections_opened(self, secrets: dict[str, str]) -> int | None:
-        """Backend connections the proxies have opened so far (None: not a pooling tier, or
-        unreadable); the cost side of closing pooled connections instead of resetting them."""
-        return None
-
     @property
     @abstractmethod
     def version_command(self) -> list[str]:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jinja2
-import pymysql
 
 from lab import db
 from lab import images as img
@@ -155,17 +154,6 @@ class ProxySQLTier(ProxyTier):
             if status == "ONLINE":
                 groups.setdefault(HOSTGROUPS.get(int(hg), str(hg)), []).append(names.get(host, host))
         return ProxyDetails(hostgroups=groups, cluster=cluster_sync(sums, self.spec))
-
-    def connections_opened(self, secrets: dict[str, str]) -> int | None:
-        """Sum of ConnOK (backend connections opened) over every proxy's connection pool."""
-        total = 0
-        try:
-            for proxy in self.spec.proxy_names:
-                with self.admin(proxy, secrets) as conn:
-                    total += int(db.query(conn, "SELECT COALESCE(SUM(ConnOK), 0) FROM stats_mysql_connection_pool")[0][0])
-        except (OSError, pymysql.MySQLError):
-            return None
-        return total
 
     @property
     def version_command(self) -> list[str]:
