@@ -42,6 +42,9 @@ class ImageDef:
     needs_base: bool = True
     offline: bool = True  # False: the build downloads from outside Debian's mirror
     exclude: tuple[str, ...] = ()  # top-level context entries the build ignores (.dockerignore)
+    # the Dockerfile sets the hash label itself (ARG LAB_CONTEXT_HASH) instead of the build API,
+    # which would add it as a last step: after a large tree, one more full-filesystem diff here
+    label_in_dockerfile: bool = False
 
     def context_hash(self) -> str:
         """Hash of every file in the context and of the build arguments."""
@@ -95,7 +98,7 @@ def chamilo_image(spec: LabSpec) -> ImageDef:
     return ImageDef("app", f"galera-lab/chamilo:{spec.app.chamilo_version}", CHAMILO,
                     buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version,
                                "CHAMILO_SHA256": spec.app.chamilo_sha256},
-                    offline=False, exclude=("probe", "templates", "README.md"))
+                    offline=False, exclude=("probe", "templates", "README.md"), label_in_dockerfile=True)
 
 
 def client() -> docker.DockerClient:
@@ -157,11 +160,14 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None
     if image.needs_base and not image_present(BASE_IMAGE, cli):
         build_base_image(progress)
     labels = {HASH_LABEL: image.context_hash()}
+    buildargs = dict(image.buildargs)
+    if image.label_in_dockerfile:
+        buildargs["LAB_CONTEXT_HASH"] = labels.pop(HASH_LABEL)
     last_error = ""
     tail: list[str] = []
     # host network: apt inside the build reaches the mirror the way the host does
     stream = cli.api.build(path=str(image.context), dockerfile=image.dockerfile, tag=image.tag,
-                           buildargs=image.buildargs, labels=labels, network_mode="host",
+                           buildargs=buildargs, labels=labels, network_mode="host",
                            rm=True, forcerm=True, decode=True)
     for chunk in stream:
         if "stream" in chunk:
