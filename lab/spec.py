@@ -148,7 +148,7 @@ class AppSpec(_Strict):
     kind: Literal["auto", "chamilo", "probe"] = "auto"
     http_port: int = Field(8080, ge=1, le=65535)
     bind: IPv4Addr = IPv4Addr("127.0.0.1")
-    chamilo_version: str = "1.11.26"
+    chamilo_version: str = Field("1.11.28", description="the release the unattended install is proven on")
     chamilo_archive: Path | None = Field(None, description="local Chamilo release archive used instead of the download")
     chamilo_sha256: str = Field("", pattern=r"^([0-9a-f]{64})?$", description="pinned sha256 of the release archive")
 

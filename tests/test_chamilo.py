@@ -24,7 +24,7 @@ from lab.spec import LabSpec, load_spec
 from tests.conftest import make_plan
 
 SECRETS = {"APP_PASSWORD": "app-pw'with\\quote", "LAB_ADMIN_PASSWORD": "x"}
-VERSION = "1.11.26"
+VERSION = "1.11.28"
 PHP = shutil.which("php")
 needs_php = pytest.mark.skipif(PHP is None, reason="php-cli is not installed (apt-get install php-cli)")
 
