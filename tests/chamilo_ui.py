@@ -71,6 +71,13 @@ class ChamiloUI:
     def text(self) -> str:
         return self.page.inner_text("body")
 
+    def submit(self, selector: str) -> None:
+        """Click what submits a form and wait for the page it leads to, which must not be an error."""
+        with self.page.expect_navigation() as nav:
+            self.page.locator(selector).first.click()
+        response = nav.value
+        assert response is None or response.status < 400, f"{self.who}: {self.page.url} answered {response.status}"
+
     # ---- the flows ----
 
     def login(self, username: str, password: str) -> None:
@@ -78,8 +85,7 @@ class ChamiloUI:
         self.goto("index.php")
         self.page.fill("input[name=login]", username)
         self.page.fill("input[name=password]", password)
-        with self.page.expect_navigation():
-            self.page.click("button[name=submitAuth]")
+        self.submit("button[name=submitAuth]")
         self.shot("logged-in")
         assert self.page.locator("a[href*='logout']").count() > 0, f"{username} is not logged in: {self.text()[:500]}"
 
@@ -90,8 +96,7 @@ class ChamiloUI:
         """main/create_course/add_course.php; returns the course code Chamilo made from the title."""
         self.goto("main/create_course/add_course.php")
         self.page.fill("#title", title)
-        with self.page.expect_navigation():
-            self.page.locator("form#add_course button[type=submit], form[name=add_course] button[type=submit]").first.click()
+        self.submit("form#add_course button[type=submit], form[name=add_course] button[type=submit]")
         self.shot("course-created")
         match = re.search(r"(?:cidReq=|/courses/)([A-Z0-9_]+)", self.page.url)
         assert match, f"no course code in {self.page.url}: {self.text()[:500]}"
@@ -106,17 +111,14 @@ class ChamiloUI:
         self.page.fill("#username", username)
         self.page.check("input[name='password[password_auto]'][value='0']")
         self.page.fill("#password", password)
-        with self.page.expect_navigation():
-            self.page.locator("form#user_add button[type=submit], form[name=user_add] button[type=submit]").first.click()
+        self.submit("form#user_add button[type=submit], form[name=user_add] button[type=submit]")
         self.shot("student-created")
         assert "user_list.php" in self.page.url or username in self.text(), self.text()[:500]
 
     def subscribe(self, username: str, course_code: str) -> None:
         """The course's Users tool: subscribe a platform user as a learner."""
         self.goto(f"main/user/subscribe_user.php?cidReq={course_code}&type=5&keyword={username}")
-        link = self.page.locator("a[href*='register=yes']").first
-        with self.page.expect_navigation():
-            link.click()
+        self.submit("a[href*='register=yes']")
         self.shot("student-subscribed")
 
     def open_course(self, course_code: str) -> None:
@@ -129,8 +131,7 @@ class ChamiloUI:
         self.goto(f"main/document/upload.php?cidReq={course_code}")
         self.page.click("a[href='#tabs-2']")
         self.page.set_input_files("#bigUploadFile", str(path))
-        with self.page.expect_navigation():
-            self.page.click("#upload_submitDocument")
+        self.submit("#upload_submitDocument")
         self.shot("document-uploaded")
 
     def document_listed(self, course_code: str, name: str) -> bool:
