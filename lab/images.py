@@ -20,6 +20,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from lab import chamilo_layer
 from lab.errors import LabError
 from lab.paths import CHAMILO, IMAGES
 from lab.spec import LabSpec
@@ -43,8 +44,11 @@ class ImageDef:
     offline: bool = True  # False: the build downloads from outside Debian's mirror
     exclude: tuple[str, ...] = ()  # top-level context entries the build ignores (.dockerignore)
     # the Dockerfile sets the hash label itself (ARG LAB_CONTEXT_HASH) instead of the build API,
-    # which would add it as a last step: after a large tree, one more full-filesystem diff here
+    # which would add it as one more step (each costs a full-filesystem diff on fuse-overlayfs)
     label_in_dockerfile: bool = False
+    # Chamilo: the Dockerfile builds this tag, and the release is added on top as one loaded
+    # layer under `tag` (lab/chamilo_layer.py says why)
+    base_tag: str = ""
 
     def context_hash(self) -> str:
         """Hash of every file in the context and of the build arguments."""
@@ -98,7 +102,8 @@ def chamilo_image(spec: LabSpec) -> ImageDef:
     return ImageDef("app", f"galera-lab/chamilo:{spec.app.chamilo_version}", CHAMILO,
                     buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version,
                                "CHAMILO_SHA256": spec.app.chamilo_sha256},
-                    offline=False, exclude=("probe", "templates", "README.md"), label_in_dockerfile=True)
+                    offline=False, exclude=("probe", "templates", "README.md"), label_in_dockerfile=True,
+                    base_tag=f"galera-lab/chamilo:{spec.app.chamilo_version}-base")
 
 
 def client() -> docker.DockerClient:
@@ -166,7 +171,7 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None
     last_error = ""
     tail: list[str] = []
     # host network: apt inside the build reaches the mirror the way the host does
-    stream = cli.api.build(path=str(image.context), dockerfile=image.dockerfile, tag=image.tag,
+    stream = cli.api.build(path=str(image.context), dockerfile=image.dockerfile, tag=image.base_tag or image.tag,
                            buildargs=buildargs, labels=labels, network_mode="host",
                            rm=True, forcerm=True, decode=True)
     for chunk in stream:
@@ -182,6 +187,8 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None
     if last_error:
         hint = "" if image.offline else " (this image downloads from outside Debian's mirror; see README for supplying it by hand)"
         raise LabError(f"building {image.tag} failed: {last_error}{hint}\n" + "\n".join(tail[-8:]))
+    if image.base_tag:
+        chamilo_layer.add_release_layer(image, image.base_tag, image.context / "fetch-chamilo", progress, cli)
 
 
 def ensure(images: list[ImageDef], progress: Progress) -> list[str]:
