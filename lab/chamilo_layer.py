@@ -125,6 +125,7 @@ def add_release_layer(image: ImageDef, base_tag: str, fetch: Path, progress: Cal
             raise LabError(proc.stderr.strip() or proc.stdout.strip())
         for line in proc.stdout.splitlines():  # which archive, its sha256 (verified or to pin)
             progress(f"{image.tag}: {line}")
+        progress(f"{image.tag}: release layer: writing the layer tar")
         with layer_file.open("wb") as out:
             diff_id = write_layer(tree, out)
         progress(f"{image.tag}: release layer: docker load ({layer_file.stat().st_size / 2**20:.0f} MiB)")

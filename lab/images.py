@@ -160,8 +160,8 @@ def build_base_image(progress: Progress) -> None:
             raise LabError(f"docker import of the base image failed: {imp.stderr.strip()}")
 
 
-def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None:
-    """Build one image with the classic builder, streaming its steps to `progress`."""
+def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache: bool = False) -> None:
+    """Build one image with the classic builder, streaming its steps to `progress` (nocache: the bench's cold build)."""
     if image.needs_base and not image_present(BASE_IMAGE, cli):
         build_base_image(progress)
     labels = {HASH_LABEL: image.context_hash()}
@@ -173,7 +173,7 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None
     # host network: apt inside the build reaches the mirror the way the host does
     stream = cli.api.build(path=str(image.context), dockerfile=image.dockerfile, tag=image.base_tag or image.tag,
                            buildargs=buildargs, labels=labels, network_mode="host",
-                           rm=True, forcerm=True, decode=True)
+                           rm=True, forcerm=True, nocache=nocache, decode=True)
     for chunk in stream:
         if "stream" in chunk:
             line = chunk["stream"].strip()
