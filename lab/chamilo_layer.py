@@ -55,8 +55,10 @@ class _Hashing(io.RawIOBase):
 
 
 def _as_www_data(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """www-data owns the tree (Chamilo writes into it); nobody else may write (archives made with umask 002 say 775)."""
     info.uid = info.gid = WWW_DATA
     info.uname = info.gname = "www-data"
+    info.mode &= ~0o022
     return info
 
 

@@ -101,7 +101,9 @@ def probe_image() -> ImageDef:
 def chamilo_image(spec: LabSpec) -> ImageDef:
     return ImageDef("app", f"galera-lab/chamilo:{spec.app.chamilo_version}", CHAMILO,
                     buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version,
-                               "CHAMILO_SHA256": spec.app.chamilo_sha256},
+                               "CHAMILO_SHA256": spec.app.chamilo_sha256,
+                               # the release layer's maker is part of the image: edits to it rebuild
+                               "LAB_LAYER_CODE": hashlib.sha256(Path(chamilo_layer.__file__).read_bytes()).hexdigest()[:16]},
                     offline=False, exclude=("probe", "templates", "README.md"), label_in_dockerfile=True,
                     base_tag=f"galera-lab/chamilo:{spec.app.chamilo_version}-base")
 

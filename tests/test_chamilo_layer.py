@@ -21,6 +21,7 @@ def fake_tree(root: Path) -> Path:
 
 def test_layer_is_the_tree_at_var_www_chamilo_owned_by_www_data(tmp_path: Path) -> None:
     tree = fake_tree(tmp_path / "tree")
+    (tree / "index.php").chmod(0o664)  # as git archive packs under umask 002
     out = io.BytesIO()
     diff_id = write_layer(tree, out)
     data = out.getvalue()
@@ -29,6 +30,7 @@ def test_layer_is_the_tree_at_var_www_chamilo_owned_by_www_data(tmp_path: Path) 
         members = {m.name: m for m in layer.getmembers()}
         assert {f"{ROOT}/index.php", f"{ROOT}/main/inc/lib/api.lib.php", f"{ROOT}/app/courses/.htaccess"} <= set(members)
         assert all(m.uid == m.gid == WWW_DATA for n, m in members.items() if n.startswith(ROOT))
+        assert not any(m.mode & 0o022 for n, m in members.items() if n.startswith(ROOT))
         listing = layer.extractfile(GET_LOCK_LIST)
         assert listing is not None and listing.read().decode() == "main/inc/lib/locks.php\n"
 
