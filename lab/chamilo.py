@@ -7,7 +7,12 @@ container's entrypoint needs for an unattended first install (`chamilo_files`):
 - `secrets/chamilo-configuration.php` → `/etc/lab-app/configuration.php.in`: Chamilo's
   `app/config/configuration.php`, pointing at VIP:sql_port, so every query crosses the proxy tier;
 - `secrets/chamilo-install.json` → `/etc/lab-app/chamilo-install.json`: the installer's answers
-  (admin account, campus name).
+  (admin account, campus name) and the Galera node the install writes to directly.
+
+The install itself needs sequential auto-increment ids, which Galera's
+wsrep_auto_increment_control denies (chamilo/chamilo-lms#2010): `install_window` switches it
+off on that one node for the install and restores it, with the lab's admin account, so the
+application's own database user never needs SUPER (chamilo/README.md says why this holds).
 
 Both hold secrets (0600); the entrypoint copies them for www-data. Values derived from the
 stack's secrets (security key, admin password) are HMACs of APP_PASSWORD, so renders stay
@@ -20,11 +25,14 @@ import hashlib
 import hmac
 import ipaddress
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import jinja2
+import pymysql
 
-from lab import escape, templating
+from lab import db, escape, templating
 from lab.errors import LabError
 from lab.paths import CHAMILO
 from lab.plan import Plan
@@ -35,6 +43,10 @@ ROOT_SYS = "/var/www/chamilo/"  # where the Dockerfile unpacks the release
 CONFIG_FILE = "secrets/chamilo-configuration.php"  # stack-relative paths render() writes
 INSTALL_FILE = "secrets/chamilo-install.json"
 ARCHIVE_SUFFIXES = {".tar.gz": ".tar.gz", ".tgz": ".tar.gz", ".zip": ".zip"}
+INSTALL_NODE = "node1"  # the node the installer writes to, directly on the backend network
+NODE_SQL_PORT = 3306
+DATABASE = "chamilo"
+MARKER_TABLE = "lab_install_state"  # lab-install.php writes it last
 
 
 def _environment() -> jinja2.Environment:
@@ -63,15 +75,17 @@ def chamilo_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, b
         "version": spec.app.chamilo_version,
         "db_host": str(spec.keepalived.vip),
         "db_port": spec.proxy.sql_port,
-        "database": "chamilo",
+        "database": DATABASE,
         "db_user": "chamilo",
         "db_password": app_password,
         "root_web": root_web(spec),
         "root_sys": ROOT_SYS,
         "security_key": _derive(app_password, "chamilo security_key"),
         "password_encryption": "bcrypt",
-        "admin_password": _derive(app_password, "chamilo admin password", 20),
+        "admin_password": admin_password(secrets),
         "campus_name": f"{spec.project} (galera-ha-lab)",
+        "install_db_host": str(spec.node_address(INSTALL_NODE)),
+        "install_db_port": NODE_SQL_PORT,
     }
     return {
         CONFIG_FILE: (env.get_template("configuration.php.j2").render(ctx), True),
@@ -101,3 +115,43 @@ def prepare_archive(spec: LabSpec, context_dir: Path) -> Path | None:
     if not target.exists() or target.read_bytes() != source.read_bytes():
         shutil.copyfile(source, target)
     return target
+
+
+def admin_password(secrets: dict[str, str]) -> str:
+    """The Chamilo admin's password (also in the stack's secrets/chamilo-install.json)."""
+    return _derive(secrets["APP_PASSWORD"], "chamilo admin password", 20)
+
+
+def installed(conn: pymysql.connections.Connection) -> bool:
+    """Whether lab-install.php finished an install into this cluster (its marker row)."""
+    rows = db.query(conn, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                    (DATABASE, MARKER_TABLE))
+    return bool(rows[0][0]) and bool(db.query(conn, f"SELECT COUNT(*) FROM {DATABASE}.{MARKER_TABLE}")[0][0])
+
+
+@contextmanager
+def install_window(conn: pymysql.connections.Connection, say: Callable[[str], None]) -> Iterator[bool]:
+    """Sequential auto-increment ids on the install node while the body runs, unless already installed.
+
+    `conn` is an admin session on INSTALL_NODE. wsrep_auto_increment_control is global only and
+    overrides every session's increment, so it is switched off and increment/offset set to 1/1
+    globally: the installer's new connections start with them. On exit, switching the control on
+    again makes the node recompute increment = cluster size and its offset at once; the
+    values are read back, and a node restart restores the control from my.cnf anyway.
+    Yields whether an install is expected.
+    """
+    if installed(conn):
+        yield False
+        return
+    say(f"chamilo: sequential auto-increment ids on {INSTALL_NODE} for the install")
+    db.query(conn, "SET GLOBAL wsrep_auto_increment_control = OFF")
+    db.query(conn, "SET GLOBAL auto_increment_increment = 1, auto_increment_offset = 1")
+    try:
+        yield True
+    finally:
+        db.query(conn, "SET GLOBAL wsrep_auto_increment_control = ON")
+        inc, off, ctl = db.query(conn, "SELECT @@GLOBAL.auto_increment_increment, @@GLOBAL.auto_increment_offset, "
+                                       "@@GLOBAL.wsrep_auto_increment_control")[0]
+        say(f"chamilo: {INSTALL_NODE} back to Galera's auto-increment control (increment {inc}, offset {off})")
+        if not ctl:
+            raise LabError(f"could not switch wsrep_auto_increment_control back on on {INSTALL_NODE}")

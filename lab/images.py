@@ -20,6 +20,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from lab import chamilo_layer
 from lab.errors import LabError
 from lab.paths import CHAMILO, IMAGES
 from lab.spec import LabSpec
@@ -49,6 +50,13 @@ class ImageDef:
     def _counts(self, rel: Path) -> bool:
         top = rel.parts[0]
         return top not in self.exclude and (not self.include_only or top in self.include_only)
+
+    # the Dockerfile sets the hash label itself (ARG LAB_CONTEXT_HASH) instead of the build API,
+    # which would add it as one more step (each costs a full-filesystem diff on fuse-overlayfs)
+    label_in_dockerfile: bool = False
+    # Chamilo: the Dockerfile builds this tag, and the release is added on top as one loaded
+    # layer under `tag` (lab/chamilo_layer.py says why)
+    base_tag: str = ""
 
     def context_hash(self) -> str:
         """Hash of every file in the context and of the build arguments."""
@@ -91,8 +99,11 @@ def probe_image() -> ImageDef:
 def chamilo_image(spec: LabSpec) -> ImageDef:
     return ImageDef("app", f"galera-lab/chamilo:{spec.app.chamilo_version}", CHAMILO,
                     buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version,
-                               "CHAMILO_SHA256": spec.app.chamilo_sha256},
-                    offline=False, exclude=("probe", "templates", "README.md"))
+                               "CHAMILO_SHA256": spec.app.chamilo_sha256,
+                               # the release layer's maker is part of the image: edits to it rebuild
+                               "LAB_LAYER_CODE": hashlib.sha256(Path(chamilo_layer.__file__).read_bytes()).hexdigest()[:16]},
+                    offline=False, exclude=("probe", "templates", "README.md"), label_in_dockerfile=True,
+                    base_tag=f"galera-lab/chamilo:{spec.app.chamilo_version}-base")
 
 
 def client() -> docker.DockerClient:
@@ -149,17 +160,20 @@ def build_base_image(progress: Progress) -> None:
             raise LabError(f"docker import of the base image failed: {imp.stderr.strip()}")
 
 
-def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None:
-    """Build one image with the classic builder, streaming its steps to `progress`."""
+def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache: bool = False) -> None:
+    """Build one image with the classic builder, streaming its steps to `progress` (nocache: the bench's cold build)."""
     if image.needs_base and not image_present(BASE_IMAGE, cli):
         build_base_image(progress)
     labels = {HASH_LABEL: image.context_hash()}
+    buildargs = dict(image.buildargs)
+    if image.label_in_dockerfile:
+        buildargs["LAB_CONTEXT_HASH"] = labels.pop(HASH_LABEL)
     last_error = ""
     tail: list[str] = []
     # host network: apt inside the build reaches the mirror the way the host does
-    stream = cli.api.build(path=str(image.context), dockerfile=image.dockerfile, tag=image.tag,
-                           buildargs=image.buildargs, labels=labels, network_mode="host",
-                           rm=True, forcerm=True, decode=True)
+    stream = cli.api.build(path=str(image.context), dockerfile=image.dockerfile, tag=image.base_tag or image.tag,
+                           buildargs=buildargs, labels=labels, network_mode="host",
+                           rm=True, forcerm=True, nocache=nocache, decode=True)
     for chunk in stream:
         if "stream" in chunk:
             line = chunk["stream"].strip()
@@ -173,6 +187,8 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient) -> None
     if last_error:
         hint = "" if image.offline else " (this image downloads from outside Debian's mirror; see README for supplying it by hand)"
         raise LabError(f"building {image.tag} failed: {last_error}{hint}\n" + "\n".join(tail[-8:]))
+    if image.base_tag:
+        chamilo_layer.add_release_layer(image, image.base_tag, image.context / "fetch-chamilo", progress, cli)
 
 
 def ensure(images: list[ImageDef], progress: Progress) -> list[str]:

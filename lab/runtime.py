@@ -289,10 +289,32 @@ class Lab:
             db.run_script(conn, schema)
 
     def start_app(self, say: Say, deadline: float) -> None:
+        """Start the app and wait until it answers; Chamilo's first start installs it (lab/chamilo.py)."""
         if self.plan.app_kind == "probe":
             self.apply_app_schema()
-        self._service_up(["app"])
-        self.wait(lambda: self.probe.app().http_status == 200, f"the application answering at {self.probe.app_url()}", deadline, say)
+            self._service_up(["app"])
+            self.wait_app(say, deadline)
+            return
+        node = str(self.spec.node_address(chamilo.INSTALL_NODE))
+        with self.probe.admin_sql(node, timeout=10) as conn, chamilo.install_window(conn, say) as installing:
+            self._service_up(["app"])
+            self.wait_app(say, deadline, "Chamilo installing itself, then " if installing else "")
+
+    def wait_app(self, say: Say, deadline: float, doing: str = "") -> None:
+        """Wait for the app's HTTP answer; fail at once, with its last log lines, if its container stops."""
+        name = self.spec.container("app")
+
+        def answers() -> bool:
+            state = self.probe.container_state("app")
+            if state in ("exited", "dead", "restarting", "missing"):
+                try:
+                    logs = self.docker.containers.get(name).logs(tail=20).decode(errors="replace").rstrip()
+                except docker.errors.NotFound:
+                    logs = "(no container)"
+                raise LabError(f"the application container {name} is {state}; its last log lines:\n{logs}")
+            return self.probe.app().http_status == 200
+
+        self.wait(answers, f"{doing}the application answering at {self.probe.app_url()}", deadline, say)
 
     def wait(self, condition: Callable[[], bool], what: str, deadline: float, say: Say, interval: float = 0.5) -> None:
         """Poll a real condition until it holds; fail at the deadline saying what never happened.

@@ -178,7 +178,7 @@ class AppSpec(_Strict):
     kind: Literal["auto", "chamilo", "probe"] = "auto"
     http_port: int = Field(8080, ge=1, le=65535)
     bind: IPv4Addr = IPv4Addr("127.0.0.1")
-    chamilo_version: ChamiloVersion = "1.11.26"
+    chamilo_version: ChamiloVersion = Field("1.11.28", description="the release the unattended install is proven on")
     chamilo_archive: ArchivePath | None = Field(None, description="local Chamilo release archive used instead of the download")
     chamilo_sha256: Sha256 = Field("", description="pinned sha256 of the release archive")
 

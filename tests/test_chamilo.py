@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from lab.chamilo import CONFIG_FILE, INSTALL_FILE, chamilo_files, prepare_archive, root_web
+from lab.chamilo import CONFIG_FILE, INSTALL_FILE, chamilo_files, install_window, prepare_archive, root_web
 from lab.errors import LabError
 from lab.paths import CHAMILO
 from lab.spec import LabSpec, load_spec
 from tests.conftest import make_plan
 
 SECRETS = {"APP_PASSWORD": "app-pw'with\\quote", "LAB_ADMIN_PASSWORD": "x"}
-VERSION = "1.11.26"
+VERSION = "1.11.28"
 PHP = shutil.which("php")
 needs_php = pytest.mark.skipif(PHP is None, reason="php-cli is not installed (apt-get install php-cli)")
 
@@ -64,6 +64,57 @@ def test_render_is_stable_and_secret_free_of_raw_derivations() -> None:
     assert len(answers["admin_password"]) == 20 and SECRETS["APP_PASSWORD"] not in answers["admin_password"]
     other = chamilo_files(plan, {"APP_PASSWORD": "another"})
     assert json.loads(other[INSTALL_FILE][0])["admin_password"] != answers["admin_password"]
+
+
+def test_install_answers_name_node1_and_the_installer_form_values() -> None:
+    answers = json.loads(chamilo_files(make_plan(load_spec(), "haproxy", "chamilo"), SECRETS)[INSTALL_FILE][0])
+    assert (answers["install_db_host"], answers["install_db_port"]) == ("198.18.0.11", 3306)
+    # the web installer's form values, not booleans: allowSelfReg is true|false|approval, allowSelfRegProf 1|0
+    assert (answers["allow_self_registration"], answers["allow_teacher_self_registration"]) == ("true", "1")
+
+
+class FakeConn:
+    """Records the SQL install_window sends; answers its two SELECTs like a 3-node cluster."""
+
+    def __init__(self, installed: bool):
+        self.sent: list[str] = []
+        self.installed = installed
+
+    def cursor(self) -> FakeConn:
+        return self
+
+    def __enter__(self) -> FakeConn:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def execute(self, sql: str, args: object = None) -> None:
+        self.sent.append(sql)
+        self.rows = [(1,)] if "COUNT(*)" in sql else [(3, 2, 1)]
+        if "COUNT(*)" in sql and not self.installed:
+            self.rows = [(0,)]
+
+    def fetchall(self) -> list[tuple[int, ...]]:
+        return self.rows
+
+
+def test_install_window_restores_the_control_even_when_the_install_fails() -> None:
+    conn, said = FakeConn(installed=False), []
+    with pytest.raises(RuntimeError), install_window(conn, said.append) as installing:  # type: ignore[arg-type]
+        assert installing
+        assert any("wsrep_auto_increment_control = OFF" in s for s in conn.sent)
+        assert any("auto_increment_increment = 1, auto_increment_offset = 1" in s for s in conn.sent)
+        raise RuntimeError("the app container exited")
+    assert "wsrep_auto_increment_control = ON" in [s for s in conn.sent if "SET GLOBAL" in s][-1]
+    assert "increment 3, offset 2" in said[-1]
+
+
+def test_install_window_leaves_an_installed_cluster_alone() -> None:
+    conn = FakeConn(installed=True)
+    with install_window(conn, print) as installing:  # type: ignore[arg-type]
+        assert not installing
+    assert not [s for s in conn.sent if "SET" in s]
 
 
 def test_root_web_for_a_wildcard_bind() -> None:
