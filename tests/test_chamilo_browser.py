@@ -22,6 +22,7 @@ import pytest
 from lab import chamilo, db
 from lab.browser import chromium_binary
 from lab.paths import CHAMILO
+from lab.isolation import user_profile, user_spec_path
 from lab.runtime import Lab
 from lab.spec import load_spec
 from tests.docker_check import docker_skip_reason
@@ -38,7 +39,8 @@ OVERRIDES = [
     ("keepalived.vip", "198.18.52.100"),
     ("keepalived.virtual_router_id", 152),
     ("app.http_port", 8092),
-    ("proxy.kind", "haproxy"),
+    ("networks.frontend.shim_address", None),
+    ("networks.frontend.parent", None),
     ("app.kind", "chamilo"),
     ("app.chamilo_version", VERSION),
 ]
@@ -55,7 +57,7 @@ def _skip_reason() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "needs Playwright for Python (`pip install -e .[browser]`); it drives the system Chromium, no browser download"
+        return "needs Playwright for Python (`pip install -e .[test]`); it drives the system Chromium, no browser download"
     return None
 
 
@@ -64,7 +66,8 @@ def lab() -> Iterator[Lab]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    the_lab = Lab.create(load_spec(None, OVERRIDES))
+    # the user's topology (`make test SPEC=…`: their proxy tier too) on this test's own networks
+    the_lab = Lab.create(load_spec(user_spec_path(), OVERRIDES, profile=user_profile()))
     try:
         started = time.monotonic()
         the_lab.up(say=print, timeout=900)
