@@ -106,6 +106,11 @@ def test_lab_lifecycle(tmp_path: Path) -> None:
         assert sum(p["holds_vip"] for p in st["proxies"]) == 1
         assert all(p["kind"] == lab.plan.proxy_kind and any(b["status"] == "UP" for b in p["backends"])
                    for p in st["proxies"])
+        if lab.plan.proxy_kind == "proxysql":  # hostgroups and the ProxySQL cluster, per proxy
+            for p in st["proxies"]:
+                groups = p["details"]["hostgroups"]
+                assert len(groups["writer"]) == 1 and set(groups["reader"]) | set(groups["writer"]) <= set(spec.node_names)
+                assert p["details"]["cluster"]["in_sync"] is True, p["details"]["cluster"]
         holder = next(p["name"] for p in st["proxies"] if p["holds_vip"])
         assert st["vip"] == {**st["vip"], "address": str(spec.keepalived.vip), "port": spec.proxy.sql_port,
                              "holder": holder, "sql_ok": True}
