@@ -102,7 +102,9 @@ def chamilo_image(spec: LabSpec) -> ImageDef:
                                "CHAMILO_SHA256": spec.app.chamilo_sha256,
                                # the release layer's maker is part of the image: edits to it rebuild
                                "LAB_LAYER_CODE": hashlib.sha256(Path(chamilo_layer.__file__).read_bytes()).hexdigest()[:16]},
-                    offline=False, exclude=("probe", "templates", "README.md"), label_in_dockerfile=True,
+                    # the release archive is named by version (and sha256 when pinned), not hashed:
+                    # a checkout without the hand-supplied archive must still find the image current
+                    offline=False, exclude=("probe", "templates", "README.md", "archive"), label_in_dockerfile=True,
                     base_tag=f"galera-lab/chamilo:{spec.app.chamilo_version}-base")
 
 
