@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import chamilo, db
+from lab import chamilo, db, images
 from lab.browser import chromium_binary
 from lab.paths import CHAMILO
 from lab.isolation import user_profile, user_spec_path
@@ -48,10 +48,11 @@ STUDENT = ("Ada", "Student", "ada", "Learner-2026!")
 
 
 def _skip_reason() -> str | None:
-    if not ARCHIVE.is_file():
-        return (f"needs the Chamilo {VERSION} release archive at {ARCHIVE.relative_to(CHAMILO.parent)} "
-                "(never committed; chamilo/archive/README.md says how to make it from the public "
-                "batisseursnum/apprendre snapshot or where to download it)")
+    image = images.chamilo_image(load_spec(None, OVERRIDES))
+    if not ARCHIVE.is_file() and not images.image_present(image.tag):
+        return (f"needs a Chamilo {VERSION} image ({image.tag}) or the release archive at "
+                f"{ARCHIVE.relative_to(CHAMILO.parent)} to build it (never committed; chamilo/archive/README.md "
+                "says how to make it from the public batisseursnum/apprendre snapshot or where to download it)")
     if chromium_binary() is None:
         return "needs Chromium (Debian package `chromium`)"
     try:
