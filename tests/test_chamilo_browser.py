@@ -49,8 +49,8 @@ STUDENT = ("Ada", "Student", "ada", "Learner-2026!")
 
 def _skip_reason() -> str | None:
     image = images.chamilo_image(load_spec(None, OVERRIDES))
-    if not ARCHIVE.is_file() and not images.image_present(image.tag):
-        return (f"needs a Chamilo {VERSION} image ({image.tag}) or the release archive at "
+    if not ARCHIVE.is_file() and not images.is_current(image, images.client()):
+        return (f"needs a current Chamilo {VERSION} image ({image.tag}) or the release archive at "
                 f"{ARCHIVE.relative_to(CHAMILO.parent)} to build it (never committed; chamilo/archive/README.md "
                 "says how to make it from the public batisseursnum/apprendre snapshot or where to download it)")
     if chromium_binary() is None:
