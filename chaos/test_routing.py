@@ -19,6 +19,7 @@ import pytest
 from chaos.checkers import check_routing
 from chaos.faults import readers_of, writer_of
 from chaos.scenario import Scenario
+from chaos.workloads import node_vars
 
 pytestmark = pytest.mark.chaos
 
@@ -46,23 +47,47 @@ def test_routing_by_statement_class(scenario: Scenario) -> None:
 
 
 def test_routing_from_the_application(scenario: Scenario) -> None:
-    """The application's own read/write page: its write lands on the writer, its read (on the
-    application's read endpoint) on a reader."""
+    """The application's own traffic. Probe app: its rw page's write lands on the writer, its
+    read on a reader. Chamilo (one database host, VIP:6033): its SELECTs, counted on each node
+    while its front page is loaded, go to the readers on a tier that routes by statement, and
+    all to the writer on HAProxy (whose port 6033 is the writer listener: no split for Chamilo)."""
     lab = scenario.lab
-    if lab.plan.app_kind != "probe":
-        pytest.skip(f"reads the probe app's rw.php; this lab runs {lab.plan.app_kind} "
-                    "(its routing is checked by the Chamilo scenarios)")
     status = lab.status()
     writer, readers = writer_of(status), set(readers_of(status))
-    served: list[dict[str, str]] = []
+    if lab.plan.app_kind == "probe":
+        served: list[dict[str, str]] = []
+        for _ in range(20):
+            with urllib.request.urlopen(lab.probe.app_url() + "rw.php", timeout=5) as resp:
+                served.append(json.loads(resp.read().decode())["served_by"])
+        writes = {s["write"].split("/")[-1] for s in served}
+        reads = {s["read"].split("/")[-1] for s in served}
+        scenario.figure(app_writes_on=sorted(writes), app_reads_on=sorted(reads))
+        assert writes == {writer}, f"application writes served by {writes}, writer is {writer}"
+        assert reads <= readers and reads, f"application reads served by {reads}, readers are {readers}"
+        return
+
+    def selects() -> dict[str, int]:
+        return {n: int(node_vars(lab, n, like="Com_select").get("Com_select", 0)) for n in lab.spec.node_names}
+
+    def delta(before: dict[str, int]) -> dict[str, int]:
+        return {n: v - before[n] for n, v in selects().items()}
+
+    idle_from = selects()  # what the proxies' and the lab's own checks select meanwhile
+    time.sleep(3)
+    noise = delta(idle_from)
+    loaded_from, t0 = selects(), time.monotonic()
     for _ in range(20):
-        with urllib.request.urlopen(lab.probe.app_url() + "rw.php", timeout=5) as resp:
-            served.append(json.loads(resp.read().decode())["served_by"])
-    writes = {s["write"].split("/")[-1] for s in served}
-    reads = {s["read"].split("/")[-1] for s in served}
-    scenario.figure(app_writes_on=sorted(writes), app_reads_on=sorted(reads))
-    assert writes == {writer}, f"application writes served by {writes}, writer is {writer}"
-    assert reads <= readers and reads, f"application reads served by {reads}, readers are {readers}"
+        with urllib.request.urlopen(lab.probe.app_url(), timeout=10) as resp:
+            resp.read()
+    scale = 3 / max(time.monotonic() - t0, 0.1)
+    app = {n: v - noise[n] / scale for n, v in delta(loaded_from).items()}
+    on_readers, on_writer = sum(app[n] for n in readers), app[writer]
+    scenario.figure(app_selects_by_node={n: round(v) for n, v in app.items()}, idle_selects_by_node=noise)
+    assert on_readers + on_writer > 100, f"20 page loads made hardly any SELECTs: {app}"
+    if lab.plan.tier.routes_by_statement:
+        assert on_readers > on_writer, f"Chamilo's reads did not reach the readers: {app}"
+    else:
+        assert on_writer > 10 * max(on_readers, 1), f"HAProxy's port {lab.spec.proxy.sql_port} is its writer listener: {app}"
 
 
 def test_proxysql_cluster_carries_a_change(scenario: Scenario) -> None:
