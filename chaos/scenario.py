@@ -123,7 +123,9 @@ def read_versions(lab: Lab) -> dict[str, str]:
         except (docker.errors.NotFound, docker.errors.APIError) as exc:
             return f"unknown ({exc})"
         lines = text.decode(errors="replace").strip().splitlines()
-        return lines[0] if lines else f"unknown (exit {code})"
+        # the line naming the version (ProxySQL logs a line about its allocator first)
+        named = [line for line in lines if "version" in line.lower()]
+        return (named or lines or [f"unknown (exit {code})"])[0]
 
     proxy = lab.spec.proxy_names[0]
     out[lab.plan.proxy_kind] = exec_first_line(proxy, lab.plan.tier.version_command)

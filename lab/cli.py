@@ -162,10 +162,10 @@ def _backends_line(backends: list[dict[str, str]]) -> str:
 
 def _details_line(details: dict[str, Any]) -> str:
     """ProxySQL's hostgroups and cluster state, as a second line under the proxy."""
-    if not details:
-        return ""
     if "error" in details:
         return f"\n  admin: {details['error']}"
+    if not details.get("hostgroups") and not details.get("cluster"):
+        return ""  # a tier without facts of its own (HAProxy)
     groups = " · ".join(f"{role} [{' '.join(names) or '-'}]" for role, names in details.get("hostgroups", {}).items())
     cluster = details.get("cluster") or {}
     sync = ("cluster in sync" if cluster.get("in_sync") else "[red]cluster NOT in sync[/red]") if cluster else ""

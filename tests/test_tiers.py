@@ -107,3 +107,12 @@ def test_tiers_answer_the_same_questions() -> None:
         assert t.service().volumes and t.version_command
     assert TIERS["haproxy"](spec).read_port == spec.proxy.reader_port
     assert TIERS["proxysql"](spec).read_port == spec.proxy.sql_port
+
+
+def test_status_prints_proxysql_facts_and_nothing_for_haproxy() -> None:
+    from lab.cli import _details_line
+
+    assert _details_line({"hostgroups": {}, "cluster": {}}) == ""
+    text = _details_line({"hostgroups": {"writer": ["node1"], "reader": ["node2", "node3"]},
+                          "cluster": {"in_sync": False, "peers": ["proxy1", "proxy2"]}})
+    assert "writer [node1]" in text and "reader [node2 node3]" in text and "NOT in sync" in text
