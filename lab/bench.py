@@ -22,6 +22,7 @@ from lab import images
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs
 from lab.runtime import Lab
+from lab.tiers import Backend
 from lab.isolation import suite_spec
 from lab.spec import LabSpec
 
@@ -132,8 +133,9 @@ def _settle(lab: Lab) -> None:
     """Healthy and settled: every proxy sees every backend UP (HAProxy's failback to node1,
     which cuts the sessions on the backup writer, is over), so repetitions start alike."""
     lab.up()
-    lab.wait(lambda: all(b["status"] == "UP" for p in lab.spec.proxy_names for b in lab.probe.proxy(p).backends),
-             "every backend UP on every proxy", time.monotonic() + 120, say=progress)
+    tier = lab.plan.tier
+    lab.wait(lambda: all(tier.settled([Backend(**b) for b in lab.probe.proxy(p).backends]) for p in lab.spec.proxy_names),
+             "every proxy settled (every node back in its role)", time.monotonic() + 120, say=progress)
 
 
 def _one_proxy_failover(lab: Lab, how: str) -> dict[str, float | None]:

@@ -116,3 +116,15 @@ def test_status_prints_proxysql_facts_and_nothing_for_haproxy() -> None:
     text = _details_line({"hostgroups": {"writer": ["node1"], "reader": ["node2", "node3"]},
                           "cluster": {"in_sync": False, "peers": ["proxy1", "proxy2"]}})
     assert "writer [node1]" in text and "reader [node2 node3]" in text and "NOT in sync" in text
+
+
+def test_settled_is_the_tiers_own_idea_of_healthy() -> None:
+    from lab.tiers import Backend
+
+    spec = load_spec()
+    px = TIERS["proxysql"](spec)
+    rows = [Backend("node1", "writer", "UP"), Backend("node2", "writer", "SHUNNED"), Backend("node2", "reader", "UP"),
+            Backend("node3", "reader", "UP"), Backend("node2", "backup-writer", "UP")]
+    assert px.settled(rows) is True
+    assert px.settled(rows + [Backend("node3", "offline", "OFFLINE")]) is False
+    assert TIERS["haproxy"](spec).settled(rows) is False  # HAProxy: every listener row UP

@@ -134,6 +134,10 @@ class ProxyTier(ABC):
     def backends(self, proxy: str, secrets: dict[str, str]) -> list[Backend]:
         """How `proxy` sees every node in every role, read from the proxy itself."""
 
+    def settled(self, backends: list[Backend]) -> bool:
+        """A proxy's view once every node is healthy and failovers are over: every row UP."""
+        return bool(backends) and all(b.status == "UP" for b in backends)
+
     def details(self, proxy: str, secrets: dict[str, str]) -> ProxyDetails:
         """Tier-specific status facts (none by default)."""
         return ProxyDetails()

@@ -143,6 +143,14 @@ class ProxySQLTier(ProxyTier):
                                   "ORDER BY hostgroup_id, hostname")
         return backends_from_rows(rows, self._node_names())
 
+    def settled(self, backends: list[Backend]) -> bool:
+        """One writer UP, every node UP in some role and none offline (ProxySQL keeps the other
+        nodes' rows in the writer hostgroup SHUNNED while max_writers=1, so not every row is UP)."""
+        writers = [b.name for b in backends if b.role == "writer" and b.status == "UP"]
+        up = {b.name for b in backends if b.status == "UP"}
+        offline = {b.name for b in backends if b.role == "offline"}
+        return len(writers) == 1 and up == set(self.spec.node_names) and not offline
+
     def details(self, proxy: str, secrets: dict[str, str]) -> ProxyDetails:
         """Hostgroups with their ONLINE members, and whether the ProxySQL cluster agrees."""
         names = self._node_names()
