@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from lab import images as img
 from lab.spec import LabSpec
@@ -25,9 +26,10 @@ class Plan:
     app_kind: str  # "chamilo" | "probe"
     images: dict[str, str]  # role → image reference (mariadb, proxy, keepalived, app)
 
-    @property
+    @cached_property
     def tier(self) -> ProxyTier:
-        """The proxy tier this lab runs: everything tier-specific is asked of it."""
+        """The proxy tier this lab runs: everything tier-specific is asked of it (made once: status
+        polls ask it many times a second)."""
         return tier(self.proxy_kind, self.spec)
 
     def to_json(self) -> str:
