@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable
 
 from lab.errors import LabError
+from lab.paths import CHAMILO
+from lab.spec import LabSpec
 
 if TYPE_CHECKING:
     import docker
@@ -37,6 +39,18 @@ ROOT = "var/www/chamilo"  # where the Dockerfile's Apache site and the entrypoin
 GET_LOCK_LIST = "usr/share/lab-app/get_lock-users.txt"
 WWW_DATA = 33  # uid and gid of www-data in Debian
 GET_LOCK = re.compile(rb"get_lock\(", re.I)
+
+
+def release_archive(spec: LabSpec, archive_dir: Path = CHAMILO / "archive") -> Path | None:
+    """The Chamilo release the build would use without a download: `app.chamilo_archive`, or
+    `chamilo-<version>.tar.gz`/`.zip` in chamilo/archive/. Why `auto` asks: a user who put the
+    release there wants Chamilo, and the build then needs no internet."""
+    if spec.app.chamilo_archive is not None:
+        named = spec.app.chamilo_archive.expanduser()
+        return named if named.is_file() else None
+    version = spec.app.chamilo_version
+    return next((p for p in (archive_dir / f"chamilo-{version}.tar.gz", archive_dir / f"chamilo-{version}.zip")
+                 if p.is_file()), None)
 
 
 class _Hashing(io.RawIOBase):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from lab import images as img
+from lab.chamilo_layer import release_archive
 from lab.spec import LabSpec
 from lab.tiers import AUTO_ORDER, ProxyTier, tier
 
@@ -70,7 +71,12 @@ def choose_app(spec: LabSpec, present: Callable[[str], bool]) -> Choice:
     tag = img.chamilo_image(spec).tag
     if present(tag):
         return Choice("chamilo", f"image {tag} is on this machine")
-    return Choice("probe", f"no Chamilo image ({tag}) on this machine; `galera-lab images --set app.kind=chamilo` builds one where the release can be downloaded (or from app.chamilo_archive)")
+    archive = release_archive(spec)
+    if archive is not None:
+        return Choice("chamilo", f"the release archive {archive} is at hand (the image builds from it)")
+    return Choice("probe", f"no Chamilo image ({tag}) on this machine and no release archive in chamilo/archive/; "
+                           "`galera-lab images --set app.kind=chamilo` builds one where the release can be "
+                           "downloaded (or from app.chamilo_archive)")
 
 
 def image_defs(spec: LabSpec, proxy_kind: str, app_kind: str) -> list[img.ImageDef]:
