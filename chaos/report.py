@@ -25,8 +25,18 @@ from chaos.history import FaultEvent, History
 
 SCENARIO_OUTCOMES: frozenset[str] = frozenset({"pass", "fail", "skip", "error"})
 
-TIMELINE_KINDS: tuple[str, ...] = ("connect", "http")
-"""Probe kinds drawn on a scenario's timeline: SQL availability through the VIP, and HTTP."""
+TIMELINE_KINDS: tuple[str, ...] = ("connect", "http", "chamilo_session", "chamilo_write", "chamilo_read_own_write")
+"""Probe kinds drawn on a scenario's timeline: SQL availability through the VIP, the
+application's home page, and with Chamilo its logged-in page, a write and its read-back."""
+
+CHAMILO_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("home page", "http"),
+    ("logged-in page", "chamilo_session"),
+    ("re-login", "chamilo_login"),
+    ("calendar write", "chamilo_write"),
+    ("read own write", "chamilo_read_own_write"),
+)
+"""The Chamilo table's columns: (header, op kind in a scenario's `figures["chamilo"]`)."""
 
 FIGURE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("downtime ms", "downtime_ms"),
@@ -208,6 +218,7 @@ def _run_section(run: ResultsFile, out: Path) -> list[str]:
         "",
     ]
     lines += _summary_table(run.scenarios)
+    lines += _chamilo_table(run.scenarios)
     for scenario in run.scenarios:
         lines += _scenario_details(run.run_id, scenario, out)
     if run.stale_reads:
@@ -239,6 +250,30 @@ def _summary_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:
         for s in scenarios
     ]
     return [*_table(headers, rows), ""]
+
+
+def _chamilo_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What a Chamilo user saw per scenario: longest outage (ms) / failed requests of each page
+    or action, stale reads after a write, lost sessions, and the most frequent error."""
+    rows = []
+    for s in scenarios:
+        seen = s["figures"].get("chamilo")
+        if not seen:
+            continue
+        cells = []
+        for _, kind in CHAMILO_COLUMNS:
+            fig = seen.get(kind)
+            cells.append(_DASH if fig is None else f"{_fmt(fig['downtime_ms'])} / {fig['failed']}")
+        errors = [(text, count) for fig in seen.values() for text, count in fig["errors"].items()]
+        top = max(errors, key=lambda e: e[1], default=None)
+        rows.append([s["name"], *cells, f"{s['figures'].get('chamilo_stale_reads', 0)}/"
+                     f"{s['figures'].get('chamilo_reads', 0)}", _fmt(s["figures"].get("chamilo_sessions_lost")),
+                     _DASH if top is None else _cell(f"{top[1]}× {top[0]}", 120)])
+    if not rows:
+        return []
+    headers = ["scenario", *(f"{header} ms / failed" for header, _ in CHAMILO_COLUMNS), "stale reads",
+               "sessions lost", "most frequent error"]
+    return ["### What a Chamilo user saw", "", *_table(headers, rows), ""]
 
 
 def _scenario_details(run_id: str, scenario: Mapping[str, Any], out: Path) -> list[str]:
@@ -349,6 +384,13 @@ def _short(value: Any, limit: int = 200) -> str:
     """A collection as compact JSON, cut at `limit` characters."""
     text = json.dumps(value, sort_keys=True)
     return f"`{text if len(text) <= limit else text[: limit - 1] + '…'}`"
+
+
+def _cell(text: str, limit: int) -> str:
+    """Free text (an error message) for a table cell: one line, pipes escaped, cut at `limit`."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("|", "\\|")
 
 
 def _iso(at: float | None) -> str:

@@ -21,7 +21,8 @@ from typing import Any
 import docker.errors
 import pymysql
 
-from chaos import checkers, faults
+from chaos import chamilo_probe, checkers, faults
+from chaos.chamilo_probe import ChamiloSessionProbe, ChamiloWriteProbe
 from chaos.history import FaultEvent, History, Op
 from chaos.report import ResultsFile
 from chaos.workloads import (AvailabilityProbe, Endpoint, HttpProbe, RoutingProbe, Sampler, Workload, Writer,
@@ -184,16 +185,71 @@ class Scenario:
             ws.append(Writer(lab, self.history, duration=duration))
         if avail:
             ws.append(AvailabilityProbe(lab, self.history, duration=duration))
-        if http:
+        chamilo_app = http and lab.plan.app_kind == "chamilo"
+        if http and not chamilo_app:
             ws.append(HttpProbe(lab, self.history, duration=duration))
+        if chamilo_app:
+            # Chamilo's home page costs a PHP request with queries: 4 a second, not 10
+            ws += [HttpProbe(lab, self.history, duration=duration, interval=0.25, marker=chamilo_probe.LOGIN_FORM),
+                   ChamiloSessionProbe(lab, self.history, duration=duration),
+                   ChamiloWriteProbe(lab, self.history, duration=duration)]
         if route:
             ws.append(RoutingProbe(lab, self.history, duration=duration))
         self.workloads += ws
         with running(*ws):
             yield self
-        for w in ws:
-            if w.error is not None:
-                raise RuntimeError(f"workload {w.process} crashed: {w.error!r}") from w.error
+            if chamilo_app:
+                _raise_crashed(ws)
+                self.await_chamilo()
+        _raise_crashed(ws)
+        if chamilo_app:
+            self.check_chamilo()
+
+    def await_chamilo(self, timeout: float = 60.0) -> None:
+        """Once the lab is healthy again, every Chamilo client must get through again: each of
+        them once more, so that the checks below judge the end state, not a request in flight."""
+        now = time.time()
+        for kind in ("http", "chamilo_session", "chamilo_write", "chamilo_read_own_write"):
+            self.wait_for_ok(kind, 1, since=now, timeout=timeout)
+
+    def check_chamilo(self) -> None:
+        """What a Chamilo user saw: per page or action, its longest outage, how many requests
+        failed and with which errors; lost sessions and stale reads after a write.
+
+        Verdicts: every page and action works again by the end; no session is lost (PHP
+        sessions are files in the app's volume, so no database fault may log a user out); and
+        where the lab promises causal reads (`galera.wsrep_sync_wait` with bit 1), no saved
+        event is missing from the calendar read straight after. Without that promise a stale
+        read is a finding, counted, not a failure."""
+        seen: dict[str, Any] = {}
+        for kind in chamilo_probe.KINDS:
+            ops = self.history.ops(kind)
+            if kind == "chamilo_login" and len(ops) <= 1:
+                continue  # the first login of the session probe is setup, not an outage
+            d = checkers.downtime(ops)
+            errors: dict[str, int] = {}
+            for op in ops:
+                if op.outcome != "ok":
+                    errors[op.error or "?"] = errors.get(op.error or "?", 0) + 1
+            seen[kind] = {"downtime_ms": round(d.longest_ms, 1), "requests": d.probes, "failed": d.failures,
+                          "errors": dict(sorted(errors.items(), key=lambda e: -e[1])[:4])}
+            self.verdicts[f"chamilo_{kind.removeprefix('chamilo_')}_downtime"] = d
+        reads = self.history.ops("chamilo_read_own_write")
+        stale = sum(1 for op in reads if op.error and op.error.startswith("stale"))
+        lost = sum(1 for op in self.history.ops("chamilo_session")
+                   if op.error and op.error.startswith("session lost"))
+        lost += sum(1 for op in self.history.ops("chamilo_write") if op.error and op.error.startswith("session lost"))
+        self.figures.update(chamilo=seen, chamilo_stale_reads=stale, chamilo_reads=len(reads),
+                            chamilo_sessions_lost=lost,
+                            http_downtime_ms=seen.get("http", {}).get("downtime_ms"),
+                            chamilo_session_downtime_ms=seen.get("chamilo_session", {}).get("downtime_ms"),
+                            chamilo_write_downtime_ms=seen.get("chamilo_write", {}).get("downtime_ms"))
+        for kind, fig in seen.items():
+            assert fig["requests"] > 0, f"no Chamilo {kind} request ran"
+        assert lost == 0, f"Chamilo sessions lost {lost} times: a database fault logged the user out"
+        if self.spec.galera.wsrep_sync_wait & 1:
+            assert stale == 0, f"{stale} of {len(reads)} Chamilo calendar reads missed the event just saved, " \
+                               f"though wsrep_sync_wait={self.spec.galera.wsrep_sync_wait} promises causal reads"
 
     def sample(self, fn: Callable[[], Any], interval: float = 0.2, name: str = "sampler",
                duration: float = 300.0) -> Sampler:
@@ -342,6 +398,12 @@ class Scenario:
 
 
 # ---- small readings shared by the scenarios --------------------------------------------------
+
+
+def _raise_crashed(workloads: list[Workload]) -> None:
+    for w in workloads:
+        if w.error is not None:
+            raise RuntimeError(f"workload {w.process} crashed: {w.error!r}") from w.error
 
 
 def summary(lab: Lab, node: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ rates are modest.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -315,14 +316,16 @@ class AvailabilityProbe(_Periodic):
 
 
 class HttpProbe(_Periodic):
-    """GET on the application every 100 ms (timeout 2 s); ok on HTTP 200. The probe app answers
-    JSON naming the node that served its read/write endpoint, kept as the op's node."""
+    """GET on the application every 100 ms (timeout 2 s); ok on HTTP 200 (showing `marker`
+    when given). The probe app answers JSON naming the node that served its read/write
+    endpoint, kept as the op's node."""
 
     def __init__(self, lab: Any, history: History, duration: float = 120.0, interval: float = 0.1,
-                 timeout: float = 2.0, path: str = "", process: str = "http"):
+                 timeout: float = 2.0, path: str = "", process: str = "http", marker: bytes | None = None):
         super().__init__(history, process, duration, interval, max_inflight=max(4, int(2 * timeout / interval)))
         self.url = lab.probe.app_url() + path.lstrip("/")
         self.timeout = timeout
+        self.marker = marker  # what a working page shows (an error page can answer 200 too)
 
     def attempt(self) -> None:
         start = time.time()
@@ -331,12 +334,34 @@ class HttpProbe(_Periodic):
                 body = resp.read()
                 status = resp.status
             node = served_node(body)
+            if status == 200 and self.marker is not None and self.marker not in body:
+                self.record("http", None, status, start, "fail",
+                            error=f"HTTP 200 without {self.marker.decode()}{page_gist(body)}")
+                return
             self.record("http", None, status, start, "ok" if status == 200 else "fail", node=node)
         except urllib.error.HTTPError as exc:
             self.record("http", None, exc.code, start, "fail", node=served_node(exc.read() or b""),
                         error=f"HTTP {exc.code}")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             self.record("http", None, None, start, "fail", error=str(getattr(exc, "reason", exc)))
+
+
+def page_gist(body: bytes) -> str:
+    """What an error page says, for the history: PHP's fatal error or a SQLSTATE where the page
+    shows one, else its title (Chamilo answers "Database is unavailable" with HTTP 200);
+    "" when the page says nothing recognisable."""
+    head = body[:200000]
+    text = " ".join(re.sub(rb"<(script|style)\b.*?</\1>|<[^>]+>", b" ", head, flags=re.S | re.I)
+                    .decode(errors="replace").split())
+    for pattern in (r"SQLSTATE\[[^\]]+\].{0,100}", r"Fatal error\s*:.{0,120}", r"Lock wait timeout.{0,60}",
+                    r"Deadlock.{0,60}"):
+        found = re.search(pattern, text)
+        if found:
+            return ": " + found.group(0).strip()
+    title = re.search(rb"<title[^>]*>(.*?)</title>", head, re.S | re.I)
+    if title and title.group(1).strip():
+        return ": " + " ".join(title.group(1).decode(errors="replace").split())[:100]
+    return ""
 
 
 def served_node(body: bytes) -> str | None:

@@ -230,3 +230,28 @@ def test_screenshot_is_embedded_next_to_the_report(tmp_path: Path) -> None:
     md = render_markdown(again, tmp_path / "out").read_text()
     assert "![probe app](r9-probe-app.png)" in md
     assert (tmp_path / "out" / "r9-probe-app.png").read_bytes() == png.read_bytes()
+
+
+def test_chamilo_table_shows_what_a_user_saw(tmp_path: Path) -> None:
+    """Per scenario, each Chamilo page or action with its longest outage and failed requests,
+    the stale reads after a write, lost sessions, and the most frequent error (pipes escaped)."""
+    results = ResultsFile(run_id="r1", started=1000.0, spec={}, versions={})
+    seen = {"http": {"downtime_ms": 1250.0, "requests": 40, "failed": 5, "errors": {"HTTP 500: SQLSTATE[HY000]": 5}},
+            "chamilo_session": {"downtime_ms": 0.0, "requests": 30, "failed": 0, "errors": {}},
+            "chamilo_write": {"downtime_ms": 3100.0, "requests": 20, "failed": 7, "errors": {"timed out | 3 s": 7}},
+            "chamilo_read_own_write": {"downtime_ms": 0.0, "requests": 13, "failed": 2, "errors": {"stale: x": 2}}}
+    results.add_scenario("kill_writer", "pass", figures={"chamilo": seen, "chamilo_stale_reads": 2,
+                                                         "chamilo_reads": 13, "chamilo_sessions_lost": 0})
+    results.add_scenario("routing", "pass", figures={"downtime_ms": 0.0})
+    text = render_markdown(results, tmp_path).read_text()
+    assert "### What a Chamilo user saw" in text
+    row = next(line for line in text.splitlines() if line.startswith("| kill_writer") and "stale" not in line
+               and "×" in line)
+    assert "| 1250 / 5 | 0.00 / 0 | – | 3100 / 7 | 0.00 / 2 | 2/13 | 0 | 7× timed out \\| 3 s |" in row
+    assert not any(line.startswith("| routing") and "×" in line for line in text.splitlines())
+
+
+def test_no_chamilo_table_without_chamilo(tmp_path: Path) -> None:
+    results = ResultsFile(run_id="r1", started=1000.0, spec={}, versions={})
+    results.add_scenario("routing", "pass", figures={"downtime_ms": 0.0})
+    assert "Chamilo" not in render_markdown(results, tmp_path).read_text()
