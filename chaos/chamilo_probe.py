@@ -82,16 +82,27 @@ class ChamiloClient:
             raise ChamiloError("the login form did not log in" + page_gist(body))
 
     def logged_in_page(self) -> None:
-        body = self.request("user_portal.php")
-        if LOGGED_IN not in body:
-            raise ChamiloError("session lost: the page shows the user logged out")
+        """The user's course list (`user_portal.php`), which must show the user."""
+        self.require_user("user_portal.php", self.request("user_portal.php"))
+
+    def require_user(self, path: str, body: bytes) -> None:
+        """A page without the user on it is either Chamilo's error page (a query failed:
+        `Database::handleError` shows "An error has occured" without the user's menu, the
+        session intact) or a lost session; the same request once more tells which, as a user
+        pressing reload would."""
+        if LOGGED_IN in body:
+            return
+        first = _shown(body)
+        if LOGGED_IN in self.request(path):
+            raise ChamiloError(f"{path} without the user{first}; reloaded, it had the session again")
+        raise ChamiloError(f"session lost: {path} reloaded, still logged out{first}")
 
     def token(self) -> str:
         """The calendar's CSRF token: the calendar page puts it into its AJAX URL (kept per session)."""
         if self.sec_token is None:
-            body = self.request("main/calendar/agenda_js.php?type=personal")
-            if LOGGED_IN not in body:
-                raise ChamiloError("session lost: the calendar shows the user logged out")
+            page = "main/calendar/agenda_js.php?type=personal"
+            body = self.request(page)
+            self.require_user(page, body)
             found = _TOKEN.search(body)
             if not found:
                 raise ChamiloError("no sec_token in the calendar page")
@@ -108,7 +119,7 @@ class ChamiloClient:
         body = self.request(f"main/inc/ajax/agenda.ajax.php?{query}").strip()
         if not body.isdigit() or int(body) == 0:
             self.sec_token = None  # a new session (re-login) needs the calendar's new token
-            raise ChamiloError(f"the calendar did not save the event{page_gist(body) or ': ' + repr(body[:80])}")
+            raise ChamiloError(f"the calendar did not save the event{_shown(body) or ': ' + repr(body[:80])}")
         return body.decode()
 
     def events(self, minute: int) -> list[str]:
@@ -120,7 +131,17 @@ class ChamiloClient:
         try:
             return [str(e.get("title", "")) for e in json.loads(body)]
         except (ValueError, AttributeError) as exc:
-            raise ChamiloError(f"the calendar's event list is not JSON{page_gist(body) or repr(body[:80])}") from exc
+            raise ChamiloError(f"the calendar's event list is not JSON{_shown(body) or ': ' + repr(body[:80])}") from exc
+
+
+GENERAL_ERROR = b"An error has occured"  # Chamilo's (sic) message when a query raised (lang GeneralError)
+
+
+def _shown(body: bytes) -> str:
+    """What a page without the user showed instead: Chamilo's error message, or the gist."""
+    if GENERAL_ERROR in body:
+        return ": Chamilo's \"An error has occured\" page (a query failed)"
+    return page_gist(body)
 
 
 class _ChamiloUser(Workload):
