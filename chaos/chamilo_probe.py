@@ -105,7 +105,7 @@ class ChamiloClient:
             self.require_user(page, body)
             found = _TOKEN.search(body)
             if not found:
-                raise ChamiloError("no sec_token in the calendar page")
+                raise ChamiloError(f"no sec_token in the calendar page{_shown(body)}")
             self.sec_token = found.group(1).decode()
         return self.sec_token
 
@@ -134,13 +134,18 @@ class ChamiloClient:
             raise ChamiloError(f"the calendar's event list is not JSON{_shown(body) or ': ' + repr(body[:80])}") from exc
 
 
-GENERAL_ERROR = b"An error has occured"  # Chamilo's (sic) message when a query raised (lang GeneralError)
+CHAMILO_MESSAGES = {
+    b"An error has occured": "Chamilo's \"An error has occured\" page (a query failed)",  # lang GeneralError (sic)
+    b"You are not allowed to see this page": "Chamilo's \"You are not allowed to see this page\" page",  # NotAllowed
+}
+"""Chamilo's own error messages (English), as a user reads them, and what they are."""
 
 
 def _shown(body: bytes) -> str:
     """What a page without the user showed instead: Chamilo's error message, or the gist."""
-    if GENERAL_ERROR in body:
-        return ": Chamilo's \"An error has occured\" page (a query failed)"
+    for message, meaning in CHAMILO_MESSAGES.items():
+        if message in body:
+            return f": {meaning}"
     return page_gist(body)
 
 
