@@ -35,8 +35,9 @@ from typing import Any
 from chaos.history import History
 from chaos.workloads import Workload, page_gist
 from lab import chamilo
+from lab.status import APP_WORKS
 
-LOGIN_FORM = b'name="login"'
+LOGIN_FORM = APP_WORKS["chamilo"]
 LOGGED_IN = b"logout"  # the header's logout link is on every page of a logged-in user
 ADMIN = "admin"
 EVENTS_FROM = datetime.datetime(2031, 1, 1)  # the probe's events: one minute each from here

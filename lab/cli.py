@@ -139,7 +139,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     t.add_row("VIP", "[green]sql ok[/green]" if v.sql_ok else "[red]down[/red]",
               f"{v.address}:{v.port} on {v.holder}, served by {v.served_by or v.error}")
     a = st.app
-    t.add_row("app", "[green]ok[/green]" if a.http_status == 200 else f"[red]{a.http_status}[/red]", f"{a.kind} {a.url} {a.error or ''}")
+    t.add_row("app", "[green]ok[/green]" if a.ok else f"[red]{a.http_status}[/red]", f"{a.kind} {a.url} {a.error or ''}")
     console.print(t)
     return 0 if st.healthy else 1
 

@@ -312,7 +312,7 @@ class Lab:
                 except docker.errors.NotFound:
                     logs = "(no container)"
                 raise LabError(f"the application container {name} is {state}; its last log lines:\n{logs}")
-            return self.probe.app().http_status == 200
+            return self.probe.app().ok
 
         self.wait(answers, f"{doing}the application answering at {self.probe.app_url()}", deadline, say)
 

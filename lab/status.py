@@ -8,6 +8,7 @@ and the chaos suite's target resolution (who is the writer, who holds the VIP).
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -56,12 +57,22 @@ class VipStatus:
     error: str | None = None
 
 
+APP_WORKS: dict[str, bytes] = {"probe": b"Database reachable", "chamilo": b'name="login"'}
+"""What each application's home page shows when it works (the probe app's database check,
+Chamilo's login form). Why not the status code alone: Chamilo answers HTTP 200 with its own
+"Database is unavailable" page while it can't reach the database."""
+
+
 @dataclass
 class AppStatus:
     kind: str
     url: str
     http_status: int | None
     error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status == 200 and self.error is None
 
 
 @dataclass
@@ -83,7 +94,7 @@ class LabStatus:
         n = len(self.galera)
         return (all(x.ready and x.cluster_size == n for x in self.galera)
                 and all(p.ready for p in self.proxies) and self.vip.sql_ok
-                and self.app.http_status == 200)
+                and self.app.ok)
 
 
 class Probe:
@@ -178,6 +189,11 @@ class Probe:
         url = self.app_url()
         try:
             with urllib.request.urlopen(url, timeout=3) as resp:
+                body = resp.read()
+                if resp.status == 200 and APP_WORKS[self.plan.app_kind] not in body:
+                    title = re.search(rb"<title[^>]*>(.*?)</title>", body[:100000], re.S | re.I)
+                    shown = " ".join(title.group(1).decode(errors="replace").split())[:100] if title else "?"
+                    return AppStatus(self.plan.app_kind, url, resp.status, f"a page other than its home page: {shown}")
                 return AppStatus(self.plan.app_kind, url, resp.status)
         except urllib.error.HTTPError as exc:
             return AppStatus(self.plan.app_kind, url, exc.code, str(exc.reason))
