@@ -173,6 +173,15 @@ class Lab:
         try:
             self.compose.compose.up(services=services, detach=True, quiet=True)
         except DockerException as exc:
+            # a sidecar can't join the namespace of a proxy that exited at once: name the proxy
+            # and show its log, which says why, rather than the engine's words about the sidecar
+            for service in services:
+                try:
+                    trouble = engine.container_trouble(self.docker.containers.get(self.spec.container(service)))
+                except docker.errors.NotFound:
+                    continue
+                if trouble:
+                    raise LabError(f"starting {', '.join(services)} failed: {trouble}\n{engine.RESUME}") from None
             raise LabError(engine.describe(exc, f"starting {', '.join(services)}")) from None
 
     def running_nodes(self) -> list[str]:

@@ -28,7 +28,7 @@ class FakeProbe:
 
     def app(self) -> SimpleNamespace:
         self.http_calls += 1
-        return SimpleNamespace(http_status=None)
+        return SimpleNamespace(http_status=None, ok=False)
 
     def app_url(self) -> str:
         return "http://127.0.0.1:8080/"
@@ -56,3 +56,24 @@ def test_a_restarting_app_fails_too(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     lab = make_lab(tmp_path, FakeProbe(["restarting"]), monkeypatch)
     with pytest.raises(LabError, match="is restarting"):
         lab.wait_app(print, time.monotonic() + 300)
+
+
+def test_a_proxy_that_exits_at_start_is_named_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine only says the keepalived sidecar "cannot join network of a non running
+    container"; the message names the proxy that exited and shows its log (seen with a brought
+    ProxySQL image whose USER could not read the 0600 config)."""
+    from python_on_whales.exceptions import DockerException
+
+    lab = Lab.create(load_spec(None, [("proxy.kind", "haproxy"), ("app.kind", "probe")]), tmp_path / "stack")
+    log = b"[ERROR] Unable to open config file /etc/proxysql.cnf specified in the command line. Aborting!\n"
+    exited = SimpleNamespace(name="galera-lab-proxy1", attrs={"State": {"Status": "exited", "ExitCode": 1}},
+                             logs=lambda tail: log)
+    running = SimpleNamespace(name="galera-lab-keepalived1", attrs={"State": {"Status": "created"}}, logs=lambda tail: b"")
+    lab._docker = SimpleNamespace(containers=SimpleNamespace(
+        get=lambda name: exited if name.endswith("proxy1") else running))
+
+    def up(**kwargs: object) -> None:
+        raise DockerException(["docker", "compose", "up"], 1, stderr=b"cannot join network of a non running container")
+    lab.compose = SimpleNamespace(compose=SimpleNamespace(up=up))  # type: ignore[assignment]
+    with pytest.raises(LabError, match=r"(?s)galera-lab-proxy1 exited with code 1; its last log lines:.*Unable to open config"):
+        lab._service_up(["proxy1", "keepalived1"])

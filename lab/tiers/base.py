@@ -50,6 +50,7 @@ class ServiceShape:
     command: tuple[str, ...] = ()
     tmpfs: tuple[str, ...] = ()
     stop_signal: str | None = None
+    user: str | None = None  # the image's own USER when None
 
 
 @dataclass(frozen=True)

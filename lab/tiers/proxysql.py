@@ -113,11 +113,15 @@ class ProxySQLTier(ProxyTier):
 
     def service(self) -> ServiceShape:
         # --initial: ProxySQL reads proxysql.cnf only without a proxysql.db in its datadir; the
-        # datadir is a tmpfs anyway, so every start begins from the rendered file (DESIGN.md)
+        # datadir is a tmpfs anyway, so every start begins from the rendered file (DESIGN.md).
+        # user 0: the rendered config holds the credentials, mode 0600 for the host's user, and
+        # the tmpfs is root's; an image built with `USER proxysql` (seen with a brought image)
+        # could read neither and exit at once. The official image runs as root too.
         return ServiceShape(
             volumes=(f"./{CONFIG}:/etc/proxysql.cnf:ro",),
             entrypoint=("proxysql", "-f", "--initial", "-c", "/etc/proxysql.cnf", "-D", DATADIR),
             tmpfs=(DATADIR,),
+            user="0:0",
         )
 
     @property
