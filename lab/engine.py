@@ -58,12 +58,23 @@ def describe(exc: BaseException, part: str) -> str:
     return f"{part} failed: {detail}{hint}\n{RESUME}"
 
 
+RESTARTS_FORGIVEN = 2
+"""Restarts by an on-failure policy that `up` waits through before calling a container broken."""
+
+
+def _policy(container: docker.models.containers.Container) -> str:
+    return str(container.attrs.get("HostConfig", {}).get("RestartPolicy", {}).get("Name", ""))
+
+
 def container_trouble(container: docker.models.containers.Container) -> str | None:
     """Why a container `up` started can no longer become ready (exited, dead, restarting), or None."""
     state = container.attrs.get("State", {})
     status = state.get("Status", "")
+    restarts = int(container.attrs.get("RestartCount", 0) or 0)
     if state.get("Restarting") or status == "restarting":
-        how = f"keeps restarting (exit code {state.get('ExitCode')}, {container.attrs.get('RestartCount', 0)} restarts)"
+        if restarts < RESTARTS_FORGIVEN and _policy(container) == "on-failure":
+            return None  # one crash at start, restarted by its policy (ProxySQL's, tiers/proxysql.py)
+        how = f"keeps restarting (exit code {state.get('ExitCode')}, {restarts} restarts)"
     elif status in ("exited", "dead"):
         how = f"{status} with code {state.get('ExitCode')}" + (f" ({state['Error']})" if state.get("Error") else "")
     else:

@@ -277,6 +277,8 @@ class Lab:
             self._rejoin_sidecar(proxy, say)
         for proxy in self.spec.proxy_names:
             self.wait(lambda proxy=proxy: self.probe.proxy(proxy).ready, f"{proxy} ({self.plan.proxy_kind}) seeing its backends", deadline, say)
+        for proxy in self.spec.proxy_names:  # again: a proxy its restart policy brought back after a crash at start
+            self._rejoin_sidecar(proxy, say)
         self.wait(lambda: self.probe.vip(None).sql_ok, f"SQL through the VIP {self.spec.keepalived.vip}:{self.spec.proxy.sql_port}", deadline, say)
         holder = [p for p in self.spec.proxy_names if self.probe.vip_holder_of(p)]
         say(f"proxies: {self.plan.proxy_kind} x{len(self.spec.proxy_names)} ready, VIP on {', '.join(holder) or '?'}")

@@ -77,3 +77,17 @@ def test_a_proxy_that_exits_at_start_is_named_with_its_log(tmp_path: Path, monke
     lab.compose = SimpleNamespace(compose=SimpleNamespace(up=up))  # type: ignore[assignment]
     with pytest.raises(LabError, match=r"(?s)galera-lab-proxy1 exited with code 1; its last log lines:.*Unable to open config"):
         lab._service_up(["proxy1", "keepalived1"])
+
+
+def test_one_restart_by_policy_is_waited_through_but_not_a_loop() -> None:
+    """ProxySQL restarted once by its on-failure policy after a crash at start is not broken;
+    a container that keeps restarting, or restarts without such a policy, is."""
+    from lab.engine import container_trouble
+
+    def container(restarts: int, policy: str) -> SimpleNamespace:
+        return SimpleNamespace(name="galera-lab-proxy2", logs=lambda tail: b"Error: signal 11\n",
+                               attrs={"State": {"Status": "restarting", "Restarting": True, "ExitCode": 139},
+                                      "RestartCount": restarts, "HostConfig": {"RestartPolicy": {"Name": policy}}})
+    assert container_trouble(container(1, "on-failure")) is None  # type: ignore[arg-type]
+    assert "keeps restarting (exit code 139, 2 restarts)" in str(container_trouble(container(2, "on-failure")))  # type: ignore[arg-type]
+    assert "keeps restarting" in str(container_trouble(container(0, "always")))  # type: ignore[arg-type]

@@ -51,6 +51,7 @@ class ServiceShape:
     tmpfs: tuple[str, ...] = ()
     stop_signal: str | None = None
     user: str | None = None  # the image's own USER when None
+    restart: str | None = None  # compose restart policy; None: the lab's faults decide what runs
 
 
 @dataclass(frozen=True)

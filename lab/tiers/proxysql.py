@@ -122,6 +122,12 @@ class ProxySQLTier(ProxyTier):
             entrypoint=("proxysql", "-f", "--initial", "-c", "/etc/proxysql.cnf", "-D", DATADIR),
             tmpfs=(DATADIR,),
             user="0:0",
+            # In the foreground (-f, as in the official image) ProxySQL runs without its angel
+            # process, which restarts it after a crash. Seen here: 2.7.1 crashing at start in
+            # MySQL_HostGroups_Manager::commit (exit 139, cf. sysown/proxysql#3233) in one of
+            # a dozen starts. Docker restarts it instead; `docker kill`/`stop`, the chaos
+            # suite's faults, count as stopped by hand and are not restarted.
+            restart="on-failure:3",
         )
 
     @property
