@@ -81,6 +81,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lab-scenarios", default=None, metavar="A,B",
                     help="run only these scenarios (test names without test_; a parametrized one whole or "
                     "as name[param]); 'smoke' = " + ",".join(SMOKE))
+    parser.addini("galera_lab_spec", "lab.yaml for the test lab, relative to this ini file (--lab-spec wins)")
+    parser.addini("galera_lab_profile", "profile layered under the spec, e.g. fast (--lab-profile wins)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -93,7 +95,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _apply(config.getoption("--lab-spec"), config.getoption("--lab-profile"))
+    spec = config.getoption("--lab-spec")
+    if not spec and config.getini("galera_lab_spec"):
+        base = config.inipath.parent if config.inipath else config.rootpath
+        spec = str(base / str(config.getini("galera_lab_spec")))
+    _apply(spec, config.getoption("--lab-profile") or config.getini("galera_lab_profile") or None)
     _isolate(config.option)
     for line in ("e2e: brings a real lab up (needs Docker)",
                  "chaos: breaks a running lab on purpose (needs Docker)"):
@@ -342,12 +348,15 @@ class Faults:
 
 @pytest.fixture
 def lab_faults(galera_lab: Lab) -> Iterator[Faults]:
-    """Fault injection on the session's lab; whatever is still on at the end is healed."""
+    """Fault injection on the session's lab; whatever is still on at the end is healed, and the
+    lab is made whole and healthy again (`up`) so that the next test starts from a good lab."""
     faults = Faults(galera_lab)
     try:
         yield faults
     finally:
         faults.heal_all()
+        if faults.injected:
+            galera_lab.up(timeout=300)
 
 
 class Clients:
