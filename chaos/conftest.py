@@ -45,7 +45,8 @@ def chaos_lab(pytestconfig: pytest.Config) -> Iterator[ChaosLab]:
         pytest.skip(reason)
     say(f"topology: {describe_user_spec()}")
     chaos = ChaosLab()
-    with lab_session(PROJECT, chaos.ensure_up, chaos.down, keep=pytestconfig.getoption("--lab-keep")):
+    timeout = pytestconfig.getoption("--lab-timeout")
+    with lab_session(PROJECT, lambda: chaos.ensure_up(timeout), chaos.down, keep=pytestconfig.getoption("--lab-keep")):
         yield chaos
 
 

@@ -76,6 +76,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lab-router-id", type=int, default=None, help="VRRP virtual router id of the test lab")
     group.addoption("--lab-http-port", type=int, default=None, help="host port of the test lab's application")
     group.addoption("--lab-keep", action="store_true", default=False, help="leave the test lab up at the end")
+    group.addoption("--lab-timeout", type=float, default=300.0,
+                    help="seconds the lab may take to become healthy (default 300)")
     group.addoption("--lab-results-dir", default=None, help="folder for the chaos suite's results.json, "
                     "junit.xml and histories (default: <stack>/results/<run-id>)")
     group.addoption("--lab-scenarios", default=None, metavar="A,B",
@@ -271,7 +273,7 @@ def galera_lab(pytestconfig: pytest.Config, galera_lab_spec: LabSpec) -> Iterato
     lab = Lab.create(galera_lab_spec)
 
     def up() -> None:
-        lab.up(say=say)
+        lab.up(say=say, timeout=pytestconfig.getoption("--lab-timeout"))
         ensure_tables(Endpoint.vip(lab))
 
     with lab_session(galera_lab_spec.project, up, lambda: lab.down(volumes=True),
@@ -347,7 +349,7 @@ class Faults:
 
 
 @pytest.fixture
-def lab_faults(galera_lab: Lab) -> Iterator[Faults]:
+def lab_faults(request: pytest.FixtureRequest, galera_lab: Lab) -> Iterator[Faults]:
     """Fault injection on the session's lab; whatever is still on at the end is healed, and the
     lab is made whole and healthy again (`up`) so that the next test starts from a good lab."""
     faults = Faults(galera_lab)
@@ -356,7 +358,7 @@ def lab_faults(galera_lab: Lab) -> Iterator[Faults]:
     finally:
         faults.heal_all()
         if faults.injected:
-            galera_lab.up(timeout=300)
+            galera_lab.up(timeout=request.config.getoption("--lab-timeout"))
 
 
 class Clients:

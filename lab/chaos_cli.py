@@ -50,6 +50,8 @@ def add_parser(subparsers: Any, spec_args: Callable[[argparse.ArgumentParser], N
     p.add_argument("--subnet", default=None, help="a /23 for the lab's two networks (default 198.18.20.0/23)")
     p.add_argument("--router-id", type=int, default=None, dest="router_id", help="VRRP router id of the lab")
     p.add_argument("--keep", action="store_true", help="leave the lab up at the end (for debugging)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds the lab may take to become healthy (default 300; a loaded runner needs more)")
     p.add_argument("--pytest-arg", action="append", default=[], dest="pytest_args", metavar="ARG",
                    help="one more argument for pytest, e.g. --pytest-arg=-x")
     p.set_defaults(func=cmd_chaos)
@@ -60,10 +62,13 @@ def pytest_command(spec_file: Path, run_dir: Path, junit: Path, args: argparse.N
     """The pytest run: the installed package's scenarios, the user's spec as one file, this
     run's folder, and the lab's isolation when the user moved it (an empty ini so that a
     pytest configuration in the current folder does not change what runs)."""
+    import chaos
+
     ini = run_dir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
+    # rootdir: the folder holding the package, so node ids read chaos/test_nodes.py::test_kill_writer
     cmd = [sys.executable, "-m", "pytest", "--pyargs", "chaos", "-m", "chaos", "-c", str(ini),
-           "--rootdir", str(run_dir), "-p", "no:cacheprovider", "-ra",
+           "--rootdir", str(Path(chaos.__file__).resolve().parents[1]), "-p", "no:cacheprovider", "-ra",
            "--lab-spec", str(spec_file), "--lab-results-dir", str(run_dir), "--junitxml", str(junit)]
     if args.scenarios:
         cmd += ["--lab-scenarios", args.scenarios]
@@ -73,6 +78,8 @@ def pytest_command(spec_file: Path, run_dir: Path, junit: Path, args: argparse.N
             cmd += [flag, str(value)]
     if args.keep:
         cmd.append("--lab-keep")
+    if args.timeout is not None:
+        cmd += ["--lab-timeout", str(args.timeout)]
     return cmd + list(args.pytest_args)
 
 

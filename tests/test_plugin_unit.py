@@ -39,7 +39,7 @@ def test_isolate_moves_a_suite_and_refuses_a_bad_subnet(monkeypatch: pytest.Monk
 
 def test_pytest_command_runs_the_installed_package_with_the_resolved_spec(tmp_path: Path) -> None:
     args = argparse.Namespace(scenarios="smoke", project="plugin-lab", subnet="198.18.80.0/23", router_id=None,
-                              http_port=18180, keep=False, pytest_args=["-x"])
+                              http_port=18180, keep=False, timeout=None, pytest_args=["-x"])
     cmd = chaos_cli.pytest_command(tmp_path / "spec.yaml", tmp_path, tmp_path / "j.xml", args)
     text = " ".join(cmd)
     assert "--pyargs chaos -m chaos" in text and f"-c {tmp_path / 'pytest.ini'}" in text
