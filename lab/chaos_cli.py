@@ -102,7 +102,6 @@ def _run(cmd: list[str], env: dict[str, str]) -> int:
 
 def cmd_chaos(args: argparse.Namespace) -> int:
     from chaos import baseline as bl
-    from chaos.report import ResultsFile, render_markdown
     from lab.cli import spec_from
     from lab.docker_check import docker_skip_reason
     from lab.isolation import SUITES, isolate
@@ -129,6 +128,16 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     code = _run(cmd, {**os.environ, "PYTHONUNBUFFERED": "1"})
     if code in (4, 5):
         raise LabError(f"galera-lab chaos: pytest found nothing to run (exit {code}); see its message above")
+    return conclude(run_dir, code, base, spec.regression, junit, args.results, args.report)
+
+
+def conclude(run_dir: Path, code: int, base: dict[str, Any] | None, regression: Any, junit: Path,
+             results_copy: Path | None = None, report_copy: Path | None = None) -> int:
+    """After pytest: the report, the comparison with the baseline, the copies asked for, and
+    the exit code (1 on a failed check, a regression, or nothing run; 130 when interrupted)."""
+    from chaos import baseline as bl
+    from chaos.report import ResultsFile, render_markdown
+
     results_path = run_dir / "results.json"
     if not results_path.exists():
         if code == 2:
@@ -143,28 +152,28 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         err_console.print("error: every selected scenario was skipped (see the reasons above)", markup=False)
         failed = True
     if base is not None:
-        verdict = bl.compare(base, results.to_dict(), spec.regression)
+        verdict = bl.compare(base, results.to_dict(), regression)
         (run_dir / "baseline.json").write_text(json.dumps(verdict.to_dict(), indent=2) + "\n", encoding="utf-8")
         report.write_text(bl.insert_section(report.read_text(encoding="utf-8"), bl.markdown(verdict)),
                           encoding="utf-8")
         for c in verdict.comparisons:
             if c.status != "regressed":
-                console.print(f"  {c.line()}", markup=False)
+                console.print(f"  {c.line()}", markup=False, soft_wrap=True)
         for c in verdict.regressions:
-            err_console.print(f"REGRESSION {c.line()}", markup=False)
+            err_console.print(f"REGRESSION {c.line()}", markup=False, soft_wrap=True)
         if not verdict.ok:
             failed = True
         console.print(f"against baseline run {verdict.baseline_run}: {len(verdict.regressions)} regression(s) in "
                       f"{len(verdict.comparisons)} figure(s)")
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(results_path, args.results)
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(report, args.report)
+    if results_copy:
+        results_copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(results_path, results_copy)
+    if report_copy:
+        report_copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(report, report_copy)
         for png in run_dir.glob("*.png"):
-            shutil.copyfile(png, args.report.parent / png.name)
-    console.print(f"results: {results_path}\njunit:   {junit}\nreport:  {args.report or report}")
+            shutil.copyfile(png, report_copy.parent / png.name)
+    console.print(f"results: {results_path}\njunit:   {junit}\nreport:  {report_copy or report}")
     if code == 2:
         return 130
     return 1 if failed else 0

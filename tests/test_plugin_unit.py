@@ -59,3 +59,40 @@ def test_chaos_refuses_a_missing_baseline_in_one_line(capsys: pytest.CaptureFixt
     assert main(["chaos", "--baseline", str(tmp_path / "none.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --baseline") and "no such file" in err and "\n" not in err
+
+
+def _results(tmp: Path, run_id: str, outcome: str = "pass", **figures: float) -> dict:
+    from chaos.report import ResultsFile
+
+    res = ResultsFile(run_id=run_id, started=1.0, spec={}, versions={})
+    res.add_scenario("kill_writer", outcome, figures=figures)
+    res.save(tmp / "results.json")
+    return res.to_dict()
+
+
+def test_conclude_fails_on_a_regression_naming_figure_and_values(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from lab.spec import RegressionSpec
+
+    base = _results(tmp_path, "base", write_resume_s=3.2, downtime_ms=3400.0)
+    _results(tmp_path, "now", write_resume_s=7.1, downtime_ms=3500.0)
+    code = chaos_cli.conclude(tmp_path, 0, base, RegressionSpec(), tmp_path / "j.xml",
+                              tmp_path / "out" / "results.json", tmp_path / "out" / "report.md")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "REGRESSION kill_writer: write_resume_s regressed: 7.10 s against baseline 3.20 s" in err
+    assert "downtime_ms" not in err  # +100 ms is inside the tolerance
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report.index("Against the baseline") < report.index("## Run now")
+    assert (tmp_path / "baseline.json").exists() and (tmp_path / "out" / "results.json").exists()
+
+
+def test_conclude_passes_within_tolerance_and_fails_when_everything_skipped(tmp_path: Path) -> None:
+    from lab.spec import RegressionSpec
+
+    base = _results(tmp_path, "base", write_resume_s=3.2)
+    _results(tmp_path, "now", write_resume_s=3.3)
+    assert chaos_cli.conclude(tmp_path, 0, base, RegressionSpec(), tmp_path / "j.xml") == 0
+    assert chaos_cli.conclude(tmp_path, 1, base, RegressionSpec(), tmp_path / "j.xml") == 1  # a failed check
+    _results(tmp_path, "skipped", outcome="skip")
+    assert chaos_cli.conclude(tmp_path, 0, None, RegressionSpec(), tmp_path / "j.xml") == 1
