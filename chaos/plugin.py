@@ -265,6 +265,7 @@ def galera_lab_spec(pytestconfig: pytest.Config) -> LabSpec:
 def galera_lab(pytestconfig: pytest.Config, galera_lab_spec: LabSpec) -> Iterator[Lab]:
     """The lab, healthy; removed with its volumes at the end of the session."""
     from chaos.workloads import Endpoint, ensure_tables
+    from lab.errors import LabError
     from lab.runtime import Lab
 
     reason = skip_reason(galera_lab_spec)
@@ -273,7 +274,12 @@ def galera_lab(pytestconfig: pytest.Config, galera_lab_spec: LabSpec) -> Iterato
     lab = Lab.create(galera_lab_spec)
 
     def up() -> None:
-        lab.up(say=say, timeout=pytestconfig.getoption("--lab-timeout"))
+        timeout = pytestconfig.getoption("--lab-timeout")
+        try:
+            lab.up(say=say, timeout=timeout)
+        except LabError as exc:  # a loaded runner: a health check missed its moment; `up` resumes
+            say(f"{exc}: running `up` once more")
+            lab.up(say=say, timeout=timeout)
         ensure_tables(Endpoint.vip(lab))
 
     with lab_session(galera_lab_spec.project, up, lambda: lab.down(volumes=True),
