@@ -24,6 +24,7 @@ import pytest
 from lab.docker_check import docker_skip_reason
 from lab.runtime import leftover_resources
 from lab.spec import load_spec
+from tests.test_packaging import build_wheel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
@@ -33,13 +34,10 @@ PROJECT, SUBNET, HTTP_PORT, ROUTER_ID = "plugin-lab", "198.18.80.0/23", 18180, 1
 
 def installed_venv(tmp: Path) -> Path:
     """A fresh venv with the wheel of this checkout installed; its python."""
-    wheels = tmp / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
-                   check=True, capture_output=True, timeout=600)
+    wheel = build_wheel(tmp)
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    (wheel,) = wheels.glob("galera_ha_lab-*.whl")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
                     str(wheel)], check=True, capture_output=True, timeout=600)
     # the dependencies (docker, pydantic, pymysql, pytest, …) from this environment; a path line
