@@ -1,27 +1,16 @@
-"""Options every test folder shares: which topology the real-lab tests run on.
+"""Options every test folder shares come from the package's pytest plugin (chaos/plugin.py,
+entry point `galera_lab`): `--lab-spec lab.yaml` and `--lab-profile fast` reach the suites
+through the environment (lab/isolation.py), the same channel `make chaos SPEC=… PROFILE=…` uses.
 
-`--lab-spec lab.yaml` and `--lab-profile fast` reach the suites through the environment
-(lab/isolation.py), the same channel `make chaos SPEC=… PROFILE=…` uses, so the chaos suite,
-the stale-read test and the end-to-end test all run on the user's topology.
-"""
+Loaded here too when the package is not installed (a bare checkout on PYTHONPATH)."""
 
 from __future__ import annotations
 
-import os
+from importlib.metadata import PackageNotFoundError, entry_points
 
-import pytest
+try:
+    _INSTALLED = any(ep.name == "galera_lab" for ep in entry_points(group="pytest11"))
+except PackageNotFoundError:  # pragma: no cover
+    _INSTALLED = False
 
-from lab.isolation import PROFILE_ENV, SPEC_ENV
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("galera-lab")
-    group.addoption("--lab-spec", default=None, help="lab.yaml the real-lab tests run on (default: the defaults)")
-    group.addoption("--lab-profile", default=None, help="profile layered under the spec, e.g. fast")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--lab-spec"):
-        os.environ[SPEC_ENV] = str(config.getoption("--lab-spec"))
-    if config.getoption("--lab-profile"):
-        os.environ[PROFILE_ENV] = str(config.getoption("--lab-profile"))
+pytest_plugins = [] if _INSTALLED else ["chaos.plugin"]

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from lab import chamilo, engine, images, preflight, stale_cli
+from lab import chamilo, chaos_cli, engine, images, preflight, stale_cli
 from lab.errors import LabError
 from lab.grammar import printable
 from lab.paths import CHAMILO, stack_dir
@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "report":
             p.add_argument("results", nargs="?", type=Path, help="results.json or its run folder")
     stale_cli.add_parser(sub, _spec_args)
+    chaos_cli.add_parser(sub, _spec_args)
     return parser
 
 

@@ -54,7 +54,37 @@ SUITES: dict[str, Isolation] = {
     "chaos": Isolation("chaos-lab", "198.18.20.0/23", 71, 18081),
     "stale": Isolation("stale-lab", "198.18.30.0/23", 81, 18082),
     "bench": Isolation("bench-lab", "198.18.40.0/23", 91, 18090),
+    # the pytest plugin's lab for tests in a user's own repository (chaos/plugin.py)
+    "plugin": Isolation("plugin-lab", "198.18.80.0/23", 101, 18180),
 }
+
+
+def isolate(suite: str, project: str | None = None, base: str | None = None, router_id: int | None = None,
+            http_port: int | None = None) -> Isolation:
+    """Give a suite another project, /23, router id or HTTP port (pytest's `--lab-project`,
+    `--lab-subnet`, …; `galera-lab chaos --project`), so that two runs on one machine stay apart.
+
+    Why a refusal here: the address plan needs a /23 inside 198.18.0.0/15 (backend, frontend)."""
+    from lab.errors import SpecError
+    from lab.grammar import PROJECT
+
+    old = SUITES[suite]
+    if base is not None:
+        try:
+            net = ipaddress.IPv4Network(base)
+        except ValueError as exc:
+            raise SpecError(f"subnet {base!r} refused: {exc}; give a /23 such as 198.18.80.0/23") from None
+        if net.prefixlen != 23:
+            raise SpecError(f"subnet {base!r} refused: expected a /23 (its first /24 is the backend, "
+                            "its second the frontend), e.g. 198.18.80.0/23")
+    if project is not None:
+        try:
+            PROJECT.check(project)
+        except ValueError as exc:
+            raise SpecError(f"project: {exc}") from None
+    new = Isolation(project or old.project, base or old.base, router_id or old.router_id, http_port or old.http_port)
+    SUITES[suite] = new
+    return new
 
 
 def user_spec_path() -> Path | None:

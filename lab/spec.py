@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lab.errors import SpecError
+from lab.figures import REGRESSION_FIGURES
 from lab.grammar import (ArchivePath, ChamiloVersion, DebPath, IfName, ImageRef, Project, ProviderKey, ProviderValue,
                          Sha256, Size, Version, duration_seconds, printable, shown)
 from lab.paths import PROFILES
@@ -192,6 +193,45 @@ class SloSpec(_Strict):
     rejoin_s: float | None = Field(None, gt=0)
 
 
+class FigureTolerance(_Strict):
+    """One figure's own tolerances (unset: the section's), or `compare: false` to leave it out."""
+
+    compare: bool = True
+    tolerance_pct: float | None = Field(None, ge=0, le=10000)
+    tolerance_abs_ms: float | None = Field(None, ge=0, le=3_600_000)
+
+
+class RegressionSpec(_Strict):
+    """How much worse than a baseline run a figure may get before `galera-lab chaos --baseline`
+    fails: a figure regresses when it exceeds the baseline by more than both the relative and
+    the absolute tolerance (the absolute one keeps jitter on small figures from failing a run)."""
+
+    tolerance_pct: float = Field(25.0, ge=0, le=10000, description="allowed increase, % of the baseline value")
+    tolerance_abs_ms: float = Field(500.0, ge=0, le=3_600_000,
+                                    description="allowed increase in ms (seconds figures: /1000)")
+    figures: dict[str, FigureTolerance] = Field(
+        default_factory=dict, description=f"per figure overrides; figures: {', '.join(REGRESSION_FIGURES)}")
+
+    @field_validator("figures", mode="before")
+    @classmethod
+    def _known_figures(cls, v: Any) -> Any:
+        """Only figures the comparison knows (a typo would silently compare nothing)."""
+        if isinstance(v, dict):
+            for name in v:
+                if name not in REGRESSION_FIGURES:
+                    close = difflib.get_close_matches(str(name), list(REGRESSION_FIGURES), n=1, cutoff=0.5)
+                    hint = f"did you mean '{close[0]}'?" if close else f"known figures: {', '.join(REGRESSION_FIGURES)}"
+                    raise ValueError(f"unknown figure {shown(name)}; {hint}")
+        return v
+
+    def tolerance(self, figure: str) -> tuple[bool, float, float]:
+        """(compared?, tolerance %, absolute tolerance in ms) for one figure."""
+        own = self.figures.get(figure, FigureTolerance())
+        return (own.compare,
+                self.tolerance_pct if own.tolerance_pct is None else own.tolerance_pct,
+                self.tolerance_abs_ms if own.tolerance_abs_ms is None else own.tolerance_abs_ms)
+
+
 class LabSpec(_Strict):
     """The whole topology."""
 
@@ -202,6 +242,7 @@ class LabSpec(_Strict):
     networks: NetworksSpec = NetworksSpec()
     app: AppSpec = AppSpec()
     slo: SloSpec = SloSpec()
+    regression: RegressionSpec = RegressionSpec()
 
     @model_validator(mode="after")
     def _address_plan(self) -> LabSpec:

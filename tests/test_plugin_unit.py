@@ -1,0 +1,98 @@
+"""The pytest plugin and `galera-lab chaos` without a lab: selection, isolation, the pytest command."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chaos.plugin import SMOKE, select
+from lab import chaos_cli, isolation
+from lab.cli import main
+from lab.errors import SpecError
+
+NAMES = ["kill_writer", "kill_reader", "vip_holder_down[sigkill]", "vip_holder_down[graceful]",
+         "routing_by_statement_class", "crash_all[1]"]
+
+
+def test_select_by_name_whole_parametrization_or_one_param_and_smoke() -> None:
+    assert select(NAMES, ["kill_writer", "vip_holder_down"]) == (
+        ["kill_writer", "vip_holder_down[sigkill]", "vip_holder_down[graceful]"], [])
+    assert select(NAMES, ["vip_holder_down[graceful]"])[0] == ["vip_holder_down[graceful]"]
+    assert select(NAMES, ["smoke"])[0] == [n for n in NAMES if n in SMOKE]
+    assert select(NAMES, ["kill", "crash_all[1]"]) == (["crash_all[1]"], ["kill"])
+
+
+def test_isolate_moves_a_suite_and_refuses_a_bad_subnet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(isolation.SUITES, "plugin", isolation.SUITES["plugin"])
+    iso = isolation.isolate("plugin", "ci-lab", "198.18.90.0/23", None, 18199)
+    assert (iso.project, iso.base, iso.router_id, iso.http_port) == ("ci-lab", "198.18.90.0/23", 101, 18199)
+    assert ("keepalived.vip", "198.18.91.100") in iso.overrides()
+    with pytest.raises(SpecError, match="expected a /23"):
+        isolation.isolate("plugin", base="198.18.90.0/24")
+    with pytest.raises(SpecError, match="project: .Bad Name. refused"):
+        isolation.isolate("plugin", project="Bad Name")
+
+
+def test_pytest_command_runs_the_installed_package_with_the_resolved_spec(tmp_path: Path) -> None:
+    args = argparse.Namespace(scenarios="smoke", project="plugin-lab", subnet="198.18.80.0/23", router_id=None,
+                              http_port=18180, keep=False, timeout=None, pytest_args=["-x"])
+    cmd = chaos_cli.pytest_command(tmp_path / "spec.yaml", tmp_path, tmp_path / "j.xml", args)
+    text = " ".join(cmd)
+    assert "--pyargs chaos -m chaos" in text and f"-c {tmp_path / 'pytest.ini'}" in text
+    assert "--lab-scenarios smoke" in text and "--lab-project plugin-lab" in text
+    assert "--lab-subnet 198.18.80.0/23" in text and "--lab-http-port 18180" in text and "--lab-router-id" not in text
+    assert f"--junitxml {tmp_path / 'j.xml'}" in text and cmd[-1] == "-x"
+
+
+def test_unknown_scenario_is_a_usage_error() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "chaos", "-m", "chaos", "--co", "-q",
+                           "-p", "no:cacheprovider", "--lab-scenarios", "kill_writr"], capture_output=True, text=True)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "no scenario kill_writr; known:" in proc.stdout + proc.stderr
+
+
+def test_chaos_refuses_a_missing_baseline_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["chaos", "--baseline", str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --baseline") and "no such file" in err and "\n" not in err
+
+
+def _results(tmp: Path, run_id: str, outcome: str = "pass", **figures: float) -> dict:
+    from chaos.report import ResultsFile
+
+    res = ResultsFile(run_id=run_id, started=1.0, spec={}, versions={})
+    res.add_scenario("kill_writer", outcome, figures=figures)
+    res.save(tmp / "results.json")
+    return res.to_dict()
+
+
+def test_conclude_fails_on_a_regression_naming_figure_and_values(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from lab.spec import RegressionSpec
+
+    base = _results(tmp_path, "base", write_resume_s=3.2, downtime_ms=3400.0)
+    _results(tmp_path, "now", write_resume_s=7.1, downtime_ms=3500.0)
+    code = chaos_cli.conclude(tmp_path, 0, base, RegressionSpec(), tmp_path / "j.xml",
+                              tmp_path / "out" / "results.json", tmp_path / "out" / "report.md")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "REGRESSION kill_writer: write_resume_s regressed: 7.10 s against baseline 3.20 s" in err
+    assert "downtime_ms" not in err  # +100 ms is inside the tolerance
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report.index("Against the baseline") < report.index("## Run now")
+    assert (tmp_path / "baseline.json").exists() and (tmp_path / "out" / "results.json").exists()
+
+
+def test_conclude_passes_within_tolerance_and_fails_when_everything_skipped(tmp_path: Path) -> None:
+    from lab.spec import RegressionSpec
+
+    base = _results(tmp_path, "base", write_resume_s=3.2)
+    _results(tmp_path, "now", write_resume_s=3.3)
+    assert chaos_cli.conclude(tmp_path, 0, base, RegressionSpec(), tmp_path / "j.xml") == 0
+    assert chaos_cli.conclude(tmp_path, 1, base, RegressionSpec(), tmp_path / "j.xml") == 1  # a failed check
+    _results(tmp_path, "skipped", outcome="skip")
+    assert chaos_cli.conclude(tmp_path, 0, None, RegressionSpec(), tmp_path / "j.xml") == 1
