@@ -93,6 +93,11 @@ class ProxySpec(_Strict):
         "close", description="close: a pooled backend connection that needs a reset is closed and a new one "
         "opened; change-user: ProxySQL's default COM_CHANGE_USER reset, after which MariaDB stops causal reads "
         "on that connection (mariadb-corporation/galera#613), so wsrep_sync_wait no longer holds through ProxySQL")
+    proxysql_retry_writes: bool = Field(
+        False, description="false: ProxySQL re-executes only plain SELECTs after a backend failure "
+        "(query_retries_on_failure=0, retries=1 on the read rule); true: ProxySQL's default, which also "
+        "re-executes a write whose commit it could not see, and turns a committed write into an error "
+        "(duplicate key) or, without a unique key, into two rows")
     sql_port: int = Field(6033, ge=1, le=65535)
     reader_port: int = Field(6034, ge=1, le=65535, description="HAProxy reader listener")
     admin_port: int = Field(6032, ge=1, le=65535, description="ProxySQL admin interface")

@@ -79,6 +79,26 @@ def test_connection_reset_setting_reaches_proxysql_cnf(tmp_path: Path, reset: st
         is present
 
 
+@pytest.mark.parametrize("retry_writes", [False, True])
+def test_only_plain_selects_are_retried_unless_asked(retry_writes: bool) -> None:
+    """A write re-executed after a backend failure may already have committed (the isolate
+    scenario saw a client get "Duplicate entry" for its own key): by default only the read rule
+    retries."""
+    from lab.render import rendered_files
+
+    plan = make_plan(load_spec(None, [("proxy.proxysql_retry_writes", retry_writes)]), "proxysql")
+    text = rendered_files(plan, {k: "x" for k in ("LAB_ADMIN_PASSWORD", "APP_PASSWORD", "MONITOR_PASSWORD",
+                                                  "SST_PASSWORD", "PROXYSQL_ADMIN_PASSWORD",
+                                                  "PROXYSQL_CLUSTER_PASSWORD")})["secrets/proxysql.cnf"][0]
+    cnf = libconf.loads(text)
+    rules = {r["match_digest"]: r for r in cnf["mysql_query_rules"]}
+    if retry_writes:
+        assert "query_retries_on_failure" not in cnf["mysql_variables"] and "retries" not in rules["^SELECT"]
+    else:
+        assert cnf["mysql_variables"]["query_retries_on_failure"] == 0
+        assert rules["^SELECT"]["retries"] == 1 and "retries" not in rules["^SELECT.*FOR UPDATE"]
+
+
 def test_offline_hostgroup_is_never_up() -> None:
     names = {"10.0.0.11": "node1", "10.0.0.12": "node2"}
     rows = [(10, "10.0.0.11", "ONLINE"), (30, "10.0.0.12", "ONLINE"), (9999, "10.0.0.11", "ONLINE"),
