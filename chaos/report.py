@@ -263,7 +263,7 @@ def _chamilo_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:
         cells = []
         for _, kind in CHAMILO_COLUMNS:
             fig = seen.get(kind)
-            cells.append(_DASH if fig is None else f"{_fmt(fig['downtime_ms'])} / {fig['failed']}")
+            cells.append(_DASH if fig is None else f"{fig['downtime_ms']:.0f} / {fig['failed']}")
         errors = [(text, count) for fig in seen.values() for text, count in fig["errors"].items()]
         top = max(errors, key=lambda e: e[1], default=None)
         rows.append([s["name"], *cells, f"{s['figures'].get('chamilo_stale_reads', 0)}/"

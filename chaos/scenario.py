@@ -224,8 +224,8 @@ class Scenario:
         seen: dict[str, Any] = {}
         for kind in chamilo_probe.KINDS:
             ops = self.history.ops(kind)
-            if kind == "chamilo_login" and len(ops) <= 1:
-                continue  # the first login of the session probe is setup, not an outage
+            if kind == "chamilo_login" and len(ops) <= len({op.process for op in ops}):
+                continue  # each client's first login is setup, not an outage
             d = checkers.downtime(ops)
             errors: dict[str, int] = {}
             for op in ops:
