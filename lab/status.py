@@ -187,8 +187,11 @@ class Probe:
 
     def app(self) -> AppStatus:
         url = self.app_url()
+        # the probe app answers JSON unless asked for HTML, and only its HTML page says
+        # "Database reachable"; Chamilo serves HTML either way
+        request = urllib.request.Request(url, headers={"Accept": "text/html"})
         try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
+            with urllib.request.urlopen(request, timeout=3) as resp:
                 body = resp.read()
                 if resp.status == 200 and APP_WORKS[self.plan.app_kind] not in body:
                     title = re.search(rb"<title[^>]*>(.*?)</title>", body[:100000], re.S | re.I)
