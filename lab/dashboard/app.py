@@ -158,6 +158,8 @@ def serve(project: str, bind: str = "127.0.0.1", port: int = 8765, say: Any = pr
                             timeout_graceful_shutdown=2)
     try:
         uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it already handled; stopping is the normal way out
     finally:
         errors = dash.stop()
         for e in errors:
