@@ -190,6 +190,13 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from lab.dashboard.app import serve
+
+    spec = spec_from(args)
+    return serve(spec.project, bind=args.bind, port=args.port, say=console.print)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from chaos.report_cli import report_command
 
@@ -219,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status": (cmd_status, "health of every part (table, or --json)"),
         "images": (cmd_images, "build missing images offline and list them"),
         "report": (cmd_report, "Markdown + PNG report of a results file (default: the latest run)"),
+        "dashboard": (cmd_dashboard, "live web view of a running lab, with a button per fault"),
     }
     for name, (func, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text)
@@ -230,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "images":
             p.add_argument("--list", dest="list_only", action="store_true", help="only list, build nothing")
+        if name == "dashboard":
+            p.add_argument("--port", type=int, default=8765, help="local port of the page (default 8765)")
+            p.add_argument("--bind", default="127.0.0.1",
+                           help="address to listen on (default 127.0.0.1: the buttons break the lab, keep it local)")
         if name == "report":
             p.add_argument("results", nargs="?", type=Path, help="results.json or its run folder")
     stale_cli.add_parser(sub, _spec_args)

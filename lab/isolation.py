@@ -56,6 +56,8 @@ SUITES: dict[str, Isolation] = {
     "bench": Isolation("bench-lab", "198.18.40.0/23", 91, 18090),
     # the pytest plugin's lab for tests in a user's own repository (chaos/plugin.py)
     "plugin": Isolation("plugin-lab", "198.18.80.0/23", 101, 18180),
+    # the dashboard's browser test (tests/test_dashboard_e2e.py)
+    "dash": Isolation("dash-lab", "198.18.100.0/23", 111, 18100),
 }
 
 
