@@ -144,6 +144,16 @@ class ProxyTier(ABC):
         """Tier-specific status facts (none by default)."""
         return ProxyDetails()
 
+    @abstractmethod
+    def rotate_credentials(self, proxies: list[str], old: dict[str, str], new: dict[str, str],
+                           say: Callable[[str], None]) -> None:
+        """Switch the running `proxies` (the VIP holder last) from the `old` secrets to the `new`.
+
+        Called by lab/rotate.py while MariaDB accepts both the old and the new password of every
+        lab account, so the tier may switch its backend logins in any order; what it must get
+        right is its own clients' logins and its peers (see each tier). Idempotent: an
+        interrupted rotation calls it again with the same values."""
+
     @property
     @abstractmethod
     def version_command(self) -> list[str]:
