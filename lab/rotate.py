@@ -1,0 +1,372 @@
+"""`galera-lab secrets rotate`: new passwords for every generated secret, on a running lab
+without losing a write, or (lab down) just new files.
+
+Why not "ALTER USER, then tell everyone": MariaDB checks a password only when a connection
+logs in, so whoever logs in between the ALTER USER and the moment it learns the new password
+is refused. MariaDB 10.4+ lets an account accept several authentications
+(`IDENTIFIED VIA mysql_native_password USING '*old' OR mysql_native_password USING '*new'`),
+which turns the switch into three phases with no instant where a consumer's password is wrong:
+
+1. **both**: every lab account (lab_admin, chamilo, monitor, sst) accepts the old and the new
+   password. One ALTER USER per account on one Synced node; Galera replicates it in total order
+   (TOI) to every node, and lab_admin is altered last, so a node that accepts lab_admin's new
+   password has applied all four. Sessions already open are not touched: MariaDB never checks a
+   logged-in session's password again. The running nodes' `wsrep_sst_auth` (mariabackup SST)
+   is set to the new password now, while both are valid.
+2. **switch the consumers**, each through its own interface: the proxy tier
+   (`ProxyTier.rotate_credentials`: ProxySQL's mysql_users, monitor, admin and cluster
+   credentials through its admin interface, on both proxies, the VIP holder last; HAProxy holds
+   none), then the application: its config copy inside the container is replaced atomically
+   (a file written beside it, then renamed) and Apache restarted gracefully, which drops PHP's
+   opcache copy of the old config (without it the old one is served for up to
+   `opcache.revalidate_freq`) and lets requests in flight finish. Then secrets.env is replaced
+   (a rename) and the stack re-rendered, so init.sql, proxysql.cnf, the app config and
+   sst.cnf hold the new values; the bind-mounted files are rewritten in place, so the
+   containers see them and none is recreated.
+3. **new only**: ALTER USER … IDENTIFIED BY PASSWORD '*new' on one node: old passwords are
+   refused from here on, on every node.
+
+Passwords reach MariaDB as mysql_native_password hashes (`'*' + SHA1(SHA1(pw))`), so the
+statement text that Galera replicates and SHOW PROCESSLIST shows holds no password;
+`SET GLOBAL wsrep_sst_auth` is the exception (the server needs the clear text, and the
+statement is not replicated or logged). New secrets are written to `secrets.next.env` (0600)
+before anything changes, so a rotation that is interrupted resumes with the same values the
+next time it runs (every step sets a state, none toggles one); they are never printed, and
+never on a command line: files go into containers through the engine's archive API.
+
+What window remains, and why no acknowledged write is lost:
+- HAProxy forwards the client's own login to MariaDB, which accepts both passwords for the
+  whole of phase 2: no login is refused by the rotation. A client still holding the old
+  password after phase 3 (one that read it before the rotation and reconnects later) is
+  refused at login, the same as after any password change.
+- ProxySQL checks a client's password itself, against one password per user (2.7 has no dual
+  passwords). From the `LOAD MYSQL USERS TO RUNTIME` on the proxy holding the VIP until the
+  application's graceful restart (a fraction of a second) the app's *new* connections still
+  present the old password and are refused at login; after phase 3, a ProxySQL client session
+  opened before the switch keeps the old password for the backend connections it opens
+  (ProxySQL keeps the password a session logged in with): it works while the pool has a
+  backend connection made with it, and when it needs a new one that statement fails with an
+  access error and the client must reconnect. Backend connections in ProxySQL's pool stay
+  logged in; new ones log in with the new password, which phase 1 made valid before ProxySQL
+  learnt it, so the pool never holds a password MariaDB refuses during the switch.
+- Every refusal above happens at login or before a statement reaches a node, so the client
+  gets an error for a write that was never executed; no write the database acknowledged
+  depends on a password, and nothing here restarts a node or a proxy, so none is lost.
+- Other galera-lab processes already running (a chaos run, a stale-read study) read
+  secrets.env when they started and are refused after phase 3 when they open a connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pymysql
+
+from lab import chamilo, db
+from lab.errors import LabError
+from lab.render import (PINNED_NAMES, SECRET_NAMES, check_secrets, new_secret, read_secrets_file, rendered_files,
+                        write_secrets)
+
+if TYPE_CHECKING:
+    from lab.runtime import Lab
+
+Say = Callable[[str], None]
+Secrets = dict[str, str]
+
+PENDING = "secrets.next.env"  # the new values while a rotation runs; renamed to secrets.env at the switch
+ACCESS_DENIED = 1045
+
+
+@dataclass(frozen=True)
+class Account:
+    """A MariaDB account the lab creates (compose/templates/init.sql.j2) and the secret it uses."""
+
+    user: str
+    host: str
+    secret: str
+
+    @property
+    def name(self) -> str:
+        return f"'{self.user}'@'{self.host}'"
+
+
+# lab_admin last: a node that accepts its new password has applied the ALTERs before it (TOI order)
+ACCOUNTS = (
+    Account("chamilo", "%", "APP_PASSWORD"),
+    Account("monitor", "%", "MONITOR_PASSWORD"),
+    Account("sst", "localhost", "SST_PASSWORD"),
+    Account("lab_admin", "%", "LAB_ADMIN_PASSWORD"),
+)
+
+# the application's config inside its running container: the stack file it is rendered to, and
+# the copies its entrypoint made for www-data (probe: chamilo/probe/apache2-foreground)
+APP_CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "probe": ("secrets/app-config.php", ("/etc/lab-app/config.php",)),
+    "chamilo": (chamilo.CONFIG_FILE, chamilo.RUNNING_CONFIG_COPIES),
+}
+# after the graceful restart: Apache's old children finish the requests they were serving
+# (with the old config, on connections already logged in) before the old passwords go
+APP_SETTLE_S = 2.0
+
+
+# ---- pure parts ----
+
+def native_hash(password: str) -> str:
+    """mysql_native_password's stored form of `password`: '*' + upper-case hex SHA1(SHA1(pw))."""
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
+
+
+def both_passwords_sql(account: Account, old: str, new: str) -> str:
+    """ALTER USER letting `account` log in with either password (phase 1)."""
+    return (f"ALTER USER {account.name} IDENTIFIED VIA mysql_native_password USING '{native_hash(old)}' "
+            f"OR mysql_native_password USING '{native_hash(new)}'")
+
+
+def new_password_sql(account: Account, new: str) -> str:
+    """ALTER USER leaving `account` the new password only (phase 3)."""
+    return f"ALTER USER {account.name} IDENTIFIED BY PASSWORD '{native_hash(new)}'"
+
+
+def next_secrets(old: Secrets, app_kind: str, make: Callable[[], str] = new_secret) -> Secrets:
+    """A new value for every generated secret; values an installed application keeps are carried over.
+
+    Chamilo stored a security key and its admin's password at install, both derived from the
+    APP_PASSWORD of that time; they are pinned with their current values (lab/chamilo.py), since a
+    new APP_PASSWORD must not change what is in Chamilo's database."""
+    new = {name: make() for name in SECRET_NAMES}
+    if app_kind == "chamilo":
+        new.update(chamilo.pinned_values(old))
+    else:
+        new.update({n: old[n] for n in PINNED_NAMES if n in old})
+    return new
+
+
+def in_container_tar(name: str, text: str, uid: int, gid: int, mode: int) -> bytes:
+    """A one-file tar for the engine's archive API (how content reaches a container without a command line)."""
+    data = text.encode()
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, uid, gid, int(time.time())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+# ---- the rotation ----
+
+@dataclass
+class Rotation:
+    """What a rotation did, for the CLI's summary and the tests (never a secret's value)."""
+
+    online: bool
+    secrets: list[str]
+    steps: list[tuple[str, float]] = field(default_factory=list)  # (step, time.time() when done)
+    resumed: bool = False
+
+    def mark(self, step: str) -> None:
+        self.steps.append((step, time.time()))
+
+    def at(self, step: str) -> float:
+        return next(t for s, t in self.steps if s == step)
+
+
+def rotate(lab: Lab, say: Say = lambda _: None, timeout: float = 60.0) -> Rotation:
+    """Rotate every generated secret of `lab`: online when any of its containers runs, else files only."""
+    stack = lab.stack
+    current_path, pending_path = stack / "secrets.env", stack / PENDING
+    if not current_path.exists():
+        raise LabError(f"{current_path} is missing: nothing to rotate (`galera-lab generate` or `up` creates it)")
+    old = lab.secrets
+    pending = read_secrets_file(pending_path)
+    resumed = bool(pending)
+    if resumed:
+        check_secrets(pending_path, pending)
+        if any(n not in pending for n in SECRET_NAMES):
+            raise LabError(f"{pending_path} is incomplete; delete it to start the rotation afresh")
+        say(f"resuming the rotation interrupted earlier (new values from {PENDING})")
+        new = pending
+    else:
+        new = next_secrets(old, lab.plan.app_kind)
+    # written before anything changes: an interrupted rotation resumes with the same values
+    write_secrets(pending_path, new)
+    running = _running_services(lab)
+    result = Rotation(online=bool(running), secrets=sorted(SECRET_NAMES), resumed=resumed)
+    if not running:
+        say("lab not running: new secrets and files only (the next `up` sets the passwords in MariaDB "
+            "from init.sql when it starts the cluster)")
+        _commit(lab, pending_path, current_path)
+        result.mark("files")
+        return result
+    try:
+        _rotate_online(lab, running, old, new, result, say, time.monotonic() + timeout)
+    except pymysql.MySQLError as exc:
+        raise LabError(f"rotation stopped: {_sql_error(exc)}; the new values wait in {pending_path}, and "
+                       "`galera-lab secrets rotate` resumes with them") from None
+    return result
+
+
+def _rotate_online(lab: Lab, running: set[str], old: Secrets, new: Secrets, result: Rotation, say: Say,
+                   deadline: float) -> None:
+    """The three phases of the module docstring, on the parts of the lab that run."""
+    pending_path, current_path = lab.stack / PENDING, lab.stack / "secrets.env"
+    node = _ready_node(lab, running)
+    nodes = [n for n in lab.spec.node_names if n in running]
+    with _admin_session(lab, node, old, new) as conn:
+        for account in ACCOUNTS:
+            db.query(conn, both_passwords_sql(account, old[account.secret], new[account.secret]))
+    _wait_nodes(lab, nodes, new["LAB_ADMIN_PASSWORD"], accepted=True, deadline=deadline)
+    _set_sst_auth(lab, nodes, old, new)
+    result.mark("both")
+    say(f"MariaDB: {', '.join(a.user for a in ACCOUNTS)} accept the old and the new password "
+        f"(ALTER USER on {node}, replicated to {', '.join(nodes)})")
+
+    proxies = [p for p in lab.spec.proxy_names if p in running]
+    proxies.sort(key=lab.probe.vip_holder_of)  # the VIP holder last: clients reach it, not the other
+    lab.plan.tier.rotate_credentials(proxies, old, new, say)
+    result.mark("proxies")
+    if "app" in running:
+        _switch_app(lab, new, say, deadline)
+    result.mark("app")
+    _commit(lab, pending_path, current_path)
+    result.mark("files")
+    say("stack re-rendered with the new secrets (secrets.env, init.sql, proxy and app config)")
+
+    with _admin_session(lab, node, new) as conn:
+        for account in ACCOUNTS:
+            db.query(conn, new_password_sql(account, new[account.secret]))
+    _wait_nodes(lab, nodes, old["LAB_ADMIN_PASSWORD"], accepted=False, deadline=deadline)
+    result.mark("new-only")
+    say("MariaDB: old passwords refused on every node")
+
+
+def _running_services(lab: Lab) -> set[str]:
+    """The lab's services whose container runs now."""
+    services = [*lab.spec.node_names, *lab.spec.proxy_names,
+                *("keepalived" + p.removeprefix("proxy") for p in lab.spec.proxy_names), "app"]
+    return {s for s in services if lab.probe.container_state(s) == "running"}
+
+
+def _ready_node(lab: Lab, running: set[str]) -> str:
+    """The node to run ALTER USER on; every running node must be Synced in a Primary component.
+
+    Why every one: a node that is joining or cut off would apply the change later, but it could
+    not be told its new SST credential, and the waits below could not tell when it has the change.
+    A stopped node is fine: it gets the change by IST/SST and reads the new sst.cnf when it starts."""
+    nodes = [n for n in lab.spec.node_names if n in running]
+    states = {n: lab.probe.node(n) for n in nodes}
+    unready = [f"{n} ({s.state})" for n, s in states.items() if not s.ready]
+    if not nodes or unready:
+        why = f"{', '.join(unready)} not Synced in a Primary component" if unready else "no Galera node runs"
+        raise LabError(f"lab '{lab.spec.project}' is running but {why}, so a password change could not reach "
+                       "every node; rotate once `galera-lab status` shows the nodes ready (or after `galera-lab down`)")
+    return nodes[0]
+
+
+@contextmanager
+def _admin_session(lab: Lab, node: str, *candidates: Secrets) -> Iterator[pymysql.connections.Connection]:
+    """lab_admin on `node` with the first of the candidates' passwords MariaDB accepts (a resumed
+    rotation may find either)."""
+    host = str(lab.spec.node_address(node))
+    last: pymysql.MySQLError | None = None
+    for secrets in candidates:
+        try:
+            conn = db.connect(host, 3306, "lab_admin", secrets["LAB_ADMIN_PASSWORD"], timeout=10)
+        except pymysql.MySQLError as exc:
+            if exc.args and exc.args[0] == ACCESS_DENIED:
+                last = exc
+                continue
+            raise LabError(f"can't reach {node} ({host}:3306) as lab_admin: {_sql_error(exc)}") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+    raise LabError(f"{node} refuses lab_admin with the password in secrets.env and with the pending one "
+                   f"({_sql_error(last)}); was the password changed by hand?")
+
+
+def _wait_nodes(lab: Lab, nodes: list[str], password: str, accepted: bool, deadline: float) -> None:
+    """Until every running node accepts (or refuses) lab_admin with `password`: the ALTERs applied there."""
+    for node in nodes:
+        host = str(lab.spec.node_address(node))
+        while True:
+            try:
+                db.connect(host, 3306, "lab_admin", password, timeout=3).close()
+                ok = accepted
+            except pymysql.MySQLError as exc:
+                ok = (not accepted) and bool(exc.args) and exc.args[0] == ACCESS_DENIED
+            if ok:
+                break
+            if time.monotonic() > deadline:
+                raise LabError(f"{node} did not {'accept the new' if accepted else 'refuse the old'} lab_admin password "
+                               "in time; `galera-lab status` shows the node's state; rerun `galera-lab secrets rotate` "
+                               "to resume")
+            time.sleep(0.2)
+
+
+def _set_sst_auth(lab: Lab, nodes: list[str], old: Secrets, new: Secrets) -> None:
+    """The SST credential each running node hands mariabackup, while both passwords are valid.
+
+    A running node read `wsrep_sst_auth` from sst.cnf when it started; it donates with that value,
+    so it must learn the new one before the old password goes. (rsync SST uses no account.)"""
+    if lab.spec.galera.sst_method != "mariabackup":
+        return
+    for node in nodes:
+        with _admin_session(lab, node, new, old) as conn:
+            db.query(conn, "SET GLOBAL wsrep_sst_auth = %s", (f"sst:{new['SST_PASSWORD']}",))
+
+
+def _switch_app(lab: Lab, new: Secrets, say: Say, deadline: float) -> None:
+    """Give the running app its new config without stopping it: replace its copies atomically,
+    then restart Apache gracefully (requests in flight finish; PHP's opcache forgets the old file)."""
+    rel, copies = APP_CONFIGS[lab.plan.app_kind]
+    text = rendered_files(lab.plan, new)[rel][0]
+    container = lab.docker.containers.get(lab.spec.container("app"))
+    for path in copies:
+        replace_in_container(container, path, text)
+    code, out = container.exec_run(["apache2ctl", "graceful"])
+    if code != 0:
+        raise LabError(f"the app's graceful restart failed: {out.decode(errors='replace').strip()[-300:]}")
+    lab.wait(lambda: lab.probe.app().http_status == 200, "the application answering after its graceful restart",
+             deadline, say)
+    time.sleep(APP_SETTLE_S)
+    say(f"app: {lab.plan.app_kind} config replaced in place ({', '.join(copies)}), Apache restarted gracefully")
+
+
+def replace_in_container(container: Any, path: str, text: str) -> None:
+    """Replace `path` in a running container with `text`, keeping its owner and mode.
+
+    The content goes through the engine's archive API into a file beside the target, then a
+    rename swaps it in: a reader sees the old file or the new one, never a half-written one."""
+    code, out = container.exec_run(["stat", "-c", "%u %g %a", path])
+    if code != 0:
+        raise LabError(f"{container.name}: {path} is not there ({out.decode(errors='replace').strip()}); "
+                       "was the container started by this lab?")
+    uid, gid, mode = out.decode().split()
+    folder, name = posixpath.split(path)
+    temp = f".{name}.rotating"
+    container.put_archive(folder, in_container_tar(temp, text, int(uid), int(gid), int(mode, 8)))
+    code, out = container.exec_run(["mv", "-f", posixpath.join(folder, temp), path])
+    if code != 0:
+        raise LabError(f"{container.name}: replacing {path} failed: {out.decode(errors='replace').strip()}")
+
+
+def _commit(lab: Lab, pending: Path, current: Path) -> None:
+    """secrets.env becomes the new values (one rename), and the stack is rendered from them."""
+    pending.replace(current)
+    lab.render()
+
+
+def _sql_error(exc: BaseException | None) -> str:
+    if isinstance(exc, pymysql.MySQLError) and len(exc.args) >= 2:
+        return f"{exc.args[0]}: {exc.args[1]}"
+    return str(exc)
