@@ -16,23 +16,24 @@ which turns the switch into three phases with no instant where a consumer's pass
 2. **switch the consumers**, each through its own interface: the proxy tier
    (`ProxyTier.rotate_credentials`: ProxySQL's mysql_users, monitor, admin and cluster
    credentials through its admin interface, on both proxies, the VIP holder last; HAProxy holds
-   none), then the application: its config copy inside the container is replaced atomically
-   (a file written beside it, then renamed) and Apache restarted gracefully, which drops PHP's
-   opcache copy of the old config (without it the old one is served for up to
-   `opcache.revalidate_freq`) and lets requests in flight finish. Then secrets.env is replaced
-   (a rename) and the stack re-rendered, so init.sql, proxysql.cnf, the app config and
-   sst.cnf hold the new values; the bind-mounted files are rewritten in place, so the
-   containers see them and none is recreated.
+   none); then secrets.env (what the lab's own tools read) and the stack, re-rendered so that
+   init.sql, proxysql.cnf, the app config and sst.cnf hold the new values (the bind-mounted
+   files are rewritten in place: the containers see them, none is recreated); then the
+   application: its config copy inside the container is replaced atomically (a file written
+   beside it, then renamed) and Apache restarted gracefully, which drops PHP's opcache copy of
+   the old config (without it the old one is served for up to `opcache.revalidate_freq`) and
+   lets requests in flight finish.
 3. **new only**: ALTER USER … IDENTIFIED BY PASSWORD '*new' on one node: old passwords are
    refused from here on, on every node.
 
 Passwords reach MariaDB as mysql_native_password hashes (`'*' + SHA1(SHA1(pw))`), so the
 statement text that Galera replicates and SHOW PROCESSLIST shows holds no password;
 `SET GLOBAL wsrep_sst_auth` is the exception (the server needs the clear text, and the
-statement is not replicated or logged). New secrets are written to `secrets.next.env` (0600)
-before anything changes, so a rotation that is interrupted resumes with the same values the
-next time it runs (every step sets a state, none toggles one); they are never printed, and
-never on a command line: files go into containers through the engine's archive API.
+statement is not replicated or logged). Before anything changes, the new values go to
+`secrets.next.env` and the old ones to `secrets.prev.env` (both 0600, removed at the end), so a
+rotation that is interrupted resumes with the same values the next time it runs (every step
+sets a state, none toggles one). Values are never printed, and never on a command line: files
+go into containers through the engine's archive API.
 
 What window remains, and why no acknowledged write is lost:
 - HAProxy forwards the client's own login to MariaDB, which accepts both passwords for the
@@ -41,8 +42,9 @@ What window remains, and why no acknowledged write is lost:
   refused at login, the same as after any password change.
 - ProxySQL checks a client's password itself, against one password per user (2.7 has no dual
   passwords). From the `LOAD MYSQL USERS TO RUNTIME` on the proxy holding the VIP until the
-  application's graceful restart (a fraction of a second) the app's *new* connections still
-  present the old password and are refused at login; after phase 3, a ProxySQL client session
+  client learns the new password (the lab's tools: secrets.env, written next; the app: its
+  graceful restart, a fraction of a second later), *new* connections presenting the old
+  password are refused at login; after phase 3, a ProxySQL client session
   opened before the switch keeps the old password for the backend connections it opens
   (ProxySQL keeps the password a session logged in with): it works while the pool has a
   backend connection made with it, and when it needs a new one that statement fails with an
@@ -66,7 +68,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pymysql
@@ -82,7 +83,10 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 Secrets = dict[str, str]
 
-PENDING = "secrets.next.env"  # the new values while a rotation runs; renamed to secrets.env at the switch
+# while a rotation runs (0600, removed when it is done): the new values, and the old ones, which
+# stay valid until the last phase and which an interrupted rotation needs to resume
+PENDING = "secrets.next.env"
+PREVIOUS = "secrets.prev.env"
 ACCESS_DENIED = 1045
 
 
@@ -182,42 +186,46 @@ class Rotation:
 def rotate(lab: Lab, say: Say = lambda _: None, timeout: float = 60.0) -> Rotation:
     """Rotate every generated secret of `lab`: online when any of its containers runs, else files only."""
     stack = lab.stack
-    current_path, pending_path = stack / "secrets.env", stack / PENDING
+    current_path, pending_path, previous_path = stack / "secrets.env", stack / PENDING, stack / PREVIOUS
     if not current_path.exists():
         raise LabError(f"{current_path} is missing: nothing to rotate (`galera-lab generate` or `up` creates it)")
-    old = lab.secrets
     pending = read_secrets_file(pending_path)
     resumed = bool(pending)
     if resumed:
-        check_secrets(pending_path, pending)
-        if any(n not in pending for n in SECRET_NAMES):
-            raise LabError(f"{pending_path} is incomplete; delete it to start the rotation afresh")
-        say(f"resuming the rotation interrupted earlier (new values from {PENDING})")
-        new = pending
+        previous = read_secrets_file(previous_path)
+        for path, values in ((pending_path, pending), (previous_path, previous)):
+            check_secrets(path, values)
+            if any(n not in values for n in SECRET_NAMES):
+                raise LabError(f"{path} is incomplete; restore it, or delete {PENDING} and {PREVIOUS} to rotate afresh")
+        say(f"resuming the rotation interrupted earlier (values from {PREVIOUS} and {PENDING})")
+        old, new = previous, pending
     else:
+        old = lab.secrets
         new = next_secrets(old, lab.plan.app_kind)
-    # written before anything changes: an interrupted rotation resumes with the same values
-    write_secrets(pending_path, new)
+        # written before anything changes: an interrupted rotation resumes with the same values
+        write_secrets(previous_path, old)
+        write_secrets(pending_path, new)
     running = _running_services(lab)
     result = Rotation(online=bool(running), secrets=sorted(SECRET_NAMES), resumed=resumed)
     if not running:
         say("lab not running: new secrets and files only (the next `up` sets the passwords in MariaDB "
             "from init.sql when it starts the cluster)")
-        _commit(lab, pending_path, current_path)
+        _commit(lab, new)
         result.mark("files")
-        return result
-    try:
-        _rotate_online(lab, running, old, new, result, say, time.monotonic() + timeout)
-    except pymysql.MySQLError as exc:
-        raise LabError(f"rotation stopped: {_sql_error(exc)}; the new values wait in {pending_path}, and "
-                       "`galera-lab secrets rotate` resumes with them") from None
+    else:
+        try:
+            _rotate_online(lab, running, old, new, result, say, time.monotonic() + timeout)
+        except pymysql.MySQLError as exc:
+            raise LabError(f"rotation stopped: {_sql_error(exc)}; `galera-lab secrets rotate` resumes it "
+                           f"(with the values in {pending_path})") from None
+    pending_path.unlink()
+    previous_path.unlink(missing_ok=True)
     return result
 
 
 def _rotate_online(lab: Lab, running: set[str], old: Secrets, new: Secrets, result: Rotation, say: Say,
                    deadline: float) -> None:
     """The three phases of the module docstring, on the parts of the lab that run."""
-    pending_path, current_path = lab.stack / PENDING, lab.stack / "secrets.env"
     node = _ready_node(lab, running)
     nodes = [n for n in lab.spec.node_names if n in running]
     with _admin_session(lab, node, old, new) as conn:
@@ -233,12 +241,13 @@ def _rotate_online(lab: Lab, running: set[str], old: Secrets, new: Secrets, resu
     proxies.sort(key=lab.probe.vip_holder_of)  # the VIP holder last: clients reach it, not the other
     lab.plan.tier.rotate_credentials(proxies, old, new, say)
     result.mark("proxies")
+    # right after the proxies: the lab's own tools read secrets.env, and ProxySQL now wants the new values
+    _commit(lab, new)
+    result.mark("files")
+    say("stack re-rendered with the new secrets (secrets.env, init.sql, proxy and app config)")
     if "app" in running:
         _switch_app(lab, new, say, deadline)
     result.mark("app")
-    _commit(lab, pending_path, current_path)
-    result.mark("files")
-    say("stack re-rendered with the new secrets (secrets.env, init.sql, proxy and app config)")
 
     with _admin_session(lab, node, new) as conn:
         for account in ACCOUNTS:
@@ -290,7 +299,7 @@ def _admin_session(lab: Lab, node: str, *candidates: Secrets) -> Iterator[pymysq
         finally:
             conn.close()
         return
-    raise LabError(f"{node} refuses lab_admin with the password in secrets.env and with the pending one "
+    raise LabError(f"{node} refuses lab_admin with the old and with the new password "
                    f"({_sql_error(last)}); was the password changed by hand?")
 
 
@@ -360,9 +369,9 @@ def replace_in_container(container: Any, path: str, text: str) -> None:
         raise LabError(f"{container.name}: replacing {path} failed: {out.decode(errors='replace').strip()}")
 
 
-def _commit(lab: Lab, pending: Path, current: Path) -> None:
-    """secrets.env becomes the new values (one rename), and the stack is rendered from them."""
-    pending.replace(current)
+def _commit(lab: Lab, new: Secrets) -> None:
+    """secrets.env holds the new values, and the stack is rendered from them."""
+    write_secrets(lab.stack / "secrets.env", new)
     lab.render()
 
 

@@ -98,7 +98,7 @@ def test_rotate_a_stopped_lab_rewrites_every_file(kind: str, app: str, tmp_path:
     assert not done.online and sorted(done.secrets) == sorted(SECRET_NAMES)
     new = read_secrets_file(stack / "secrets.env")
     assert all(new[n] != old[n] for n in SECRET_NAMES)
-    assert not (stack / rot.PENDING).exists()
+    assert not (stack / rot.PENDING).exists() and not (stack / rot.PREVIOUS).exists()
     # the stack is exactly what a render with the new secrets makes (byte-identical)
     for rel, (text, secret) in rendered_files(plan, new).items():
         assert (stack / rel).read_text() == text, rel
@@ -119,16 +119,21 @@ def test_rotate_a_stopped_lab_rewrites_every_file(kind: str, app: str, tmp_path:
 
 
 def test_rotate_resumes_with_the_pending_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An interrupted rotation left secrets.next.env: the next run uses those values, not new ones."""
+    """An interrupted rotation left secrets.next.env and secrets.prev.env (and perhaps already the
+    new secrets.env): the next run uses those values, not new ones."""
     _stopped(monkeypatch)
     plan = make_plan(load_spec())
     stack = tmp_path / "stack"
     render(plan, stack)
-    pending = rot.next_secrets(read_secrets_file(stack / "secrets.env"), "probe")
+    previous = read_secrets_file(stack / "secrets.env")
+    pending = rot.next_secrets(previous, "probe")
+    rot.write_secrets(stack / rot.PREVIOUS, previous)
     rot.write_secrets(stack / rot.PENDING, pending)
+    rot.write_secrets(stack / "secrets.env", pending)
     says: list[str] = []
     assert rot.rotate(Lab(plan, stack), say=says.append).resumed
     assert read_secrets_file(stack / "secrets.env") == pending and any("resuming" in s for s in says)
+    assert not (stack / rot.PENDING).exists() and not (stack / rot.PREVIOUS).exists()
 
 
 def test_rotate_refuses_a_broken_pending_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
