@@ -179,9 +179,6 @@ class Rotation:
     def mark(self, step: str) -> None:
         self.steps.append((step, time.time()))
 
-    def at(self, step: str) -> float:
-        return next(t for s, t in self.steps if s == step)
-
 
 def rotate(lab: Lab, say: Say = lambda _: None, timeout: float = 60.0) -> Rotation:
     """Rotate every generated secret of `lab`: online when any of its containers runs, else files only."""
