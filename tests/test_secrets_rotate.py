@@ -35,8 +35,8 @@ import pytest
 from chaos.checkers import check_acknowledged_writes
 from chaos.history import History
 from chaos import chamilo_probe
-from chaos.workloads import (AvailabilityProbe, Endpoint, HttpProbe, Workload, Writer, ensure_tables, final_keys,
-                             running)
+from chaos.workloads import (AvailabilityProbe, Endpoint, HttpProbe, Sampler, Workload, Writer, ensure_tables,
+                             final_keys, running)
 from lab import chamilo, db, images, rotate
 from lab.errors import LabError
 from lab.isolation import SUITES, suite_spec
@@ -226,9 +226,12 @@ def test_rotate_under_writes(tier: str, app: str, tmp_path: Path) -> None:
         fresh = FreshLoginProbe(lab, history, stack, duration=120)
         users = app_workloads(lab, history, app)
         scanner = CommandLineScanner(stack)
+        # context for a reader of the saved run: who held the VIP, and how loaded the machine was
+        holder = Sampler(lambda: ([p for p in spec.proxy_names if lab.probe.vip_holder_of(p)], os.getloadavg()[0]),
+                         interval=0.5, duration=300, name="vip-holder")
         scanner.start()
         try:
-            with running(writer, fresh, *users):
+            with running(writer, fresh, *users, holder):
                 time.sleep(3)
                 t0 = time.time()
                 first = rotate.rotate(lab, say=print)
@@ -272,6 +275,10 @@ def test_rotate_under_writes(tier: str, app: str, tmp_path: Path) -> None:
             "errors": sorted({op.error for op in history.ops() if op.error})[:5],
         }
         print("rotation figures:", json.dumps(figures))
+        run_file = tmp_path / "rotate-run.json"
+        run_file.write_text(json.dumps({"figures": figures, "windows": windows, "steps": first.steps,
+                                        "history": history.to_json(), "vip": holder.snapshot()}))
+        print(f"history, phases and VIP holder saved in {run_file}")
         assert verdict.ok and not verdict.lost, verdict
         assert verdict.acknowledged > 50
         if tier == "haproxy":
