@@ -14,15 +14,16 @@ which turns the switch into three phases with no instant where a consumer's pass
    logged-in session's password again. The running nodes' `wsrep_sst_auth` (mariabackup SST)
    is set to the new password now, while both are valid.
 2. **switch the consumers**, each through its own interface: the proxy tier
-   (`ProxyTier.rotate_credentials`: ProxySQL's mysql_users, monitor, admin and cluster
-   credentials through its admin interface, on both proxies, the VIP holder last; HAProxy holds
-   none); then secrets.env (what the lab's own tools read) and the stack, re-rendered so that
-   init.sql, proxysql.cnf, the app config and sst.cnf hold the new values (the bind-mounted
-   files are rewritten in place: the containers see them, none is recreated); then the
-   application: its config copy inside the container is replaced atomically (a file written
-   beside it, then renamed) and Apache restarted gracefully, which drops PHP's opcache copy of
-   the old config (without it the old one is served for up to `opcache.revalidate_freq`) and
-   lets requests in flight finish.
+   (`ProxyTier.rotate_credentials`: ProxySQL's monitor, admin and cluster credentials, then
+   mysql_users, through its admin interface on both proxies, the VIP holder last; HAProxy holds
+   none); right after, the clients: secrets.env (what the lab's own tools read, replaced by a
+   rename) and the application, whose new config was staged beside each copy it reads before
+   the proxies switched: one `docker exec` renames them over the copies (a reader sees the old
+   file or the new one) and restarts Apache gracefully, which drops PHP's opcache copy of the
+   old config (without it the old one is served for up to `opcache.revalidate_freq`) and lets
+   requests in flight finish. Then the stack is re-rendered, so init.sql, proxysql.cnf, the
+   app config and sst.cnf hold the new values (the bind-mounted files are rewritten in place:
+   the containers see them, none is recreated).
 3. **new only**: ALTER USER … IDENTIFIED BY PASSWORD '*new' on one node: old passwords are
    refused from here on, on every node.
 
@@ -41,10 +42,11 @@ What window remains, and why no acknowledged write is lost:
   password after phase 3 (one that read it before the rotation and reconnects later) is
   refused at login, the same as after any password change.
 - ProxySQL checks a client's password itself, against one password per user (2.7 has no dual
-  passwords). From the `LOAD MYSQL USERS TO RUNTIME` on the proxy holding the VIP until the
-  client learns the new password (the lab's tools: secrets.env, written next; the app: its
-  graceful restart, a fraction of a second later), *new* connections presenting the old
-  password are refused at login; after phase 3, a ProxySQL client session
+  passwords). From the first `LOAD MYSQL USERS TO RUNTIME` (the ProxySQL cluster copies it to
+  the VIP holder within 3 × cluster_check_interval_ms, if the holder's own LOAD, next, is not
+  first) until the client learns the new password (the lab's tools: secrets.env, written
+  next; the app: its one-exec swap and graceful restart, then the time its new Apache children
+  take to start), *new* connections presenting the old password are refused at login; after phase 3, a ProxySQL client session
   opened before the switch keeps the old password for the backend connections it opens
   (ProxySQL keeps the password a session logged in with): it works while the pool has a
   backend connection made with it, and when it needs a new one that statement fails with an
@@ -234,16 +236,23 @@ def _rotate_online(lab: Lab, running: set[str], old: Secrets, new: Secrets, resu
     say(f"MariaDB: {', '.join(a.user for a in ACCOUNTS)} accept the old and the new password "
         f"(ALTER USER on {node}, replicated to {', '.join(nodes)})")
 
+    app = AppSwitch(lab, new) if "app" in running else None
+    if app:
+        app.stage()
     proxies = [p for p in lab.spec.proxy_names if p in running]
     proxies.sort(key=lab.probe.vip_holder_of)  # the VIP holder last: clients reach it, not the other
     lab.plan.tier.rotate_credentials(proxies, old, new, say)
     result.mark("proxies")
-    # right after the proxies: the lab's own tools read secrets.env, and ProxySQL now wants the new values
-    _commit(lab, new)
-    result.mark("files")
+    # at once: a tier that checks clients' passwords itself (ProxySQL) wants the new ones from now
+    # on, from the lab's own tools (which read secrets.env) and from the app
+    write_secrets(lab.stack / "secrets.env", new)
+    if app:
+        app.swap()
+    result.mark("clients")
+    lab.render()
     say("stack re-rendered with the new secrets (secrets.env, init.sql, proxy and app config)")
-    if "app" in running:
-        _switch_app(lab, new, say, deadline)
+    if app:
+        app.settle(say, deadline)
     result.mark("app")
 
     with _admin_session(lab, node, new) as conn:
@@ -331,28 +340,52 @@ def _set_sst_auth(lab: Lab, nodes: list[str], old: Secrets, new: Secrets) -> Non
             db.query(conn, "SET GLOBAL wsrep_sst_auth = %s", (f"sst:{new['SST_PASSWORD']}",))
 
 
-def _switch_app(lab: Lab, new: Secrets, say: Say, deadline: float) -> None:
-    """Give the running app its new config without stopping it: replace its copies atomically,
-    then restart Apache gracefully (requests in flight finish; PHP's opcache forgets the old file)."""
-    rel, copies = APP_CONFIGS[lab.plan.app_kind]
-    text = rendered_files(lab.plan, new)[rel][0]
-    container = lab.docker.containers.get(lab.spec.container("app"))
-    for path in copies:
-        replace_in_container(container, path, text)
-    code, out = container.exec_run(["apache2ctl", "graceful"])
-    if code != 0:
-        raise LabError(f"the app's graceful restart failed: {out.decode(errors='replace').strip()[-300:]}")
-    lab.wait(lambda: lab.probe.app().http_status == 200, "the application answering after its graceful restart",
-             deadline, say)
-    time.sleep(APP_SETTLE_S)
-    say(f"app: {lab.plan.app_kind} config replaced in place ({', '.join(copies)}), Apache restarted gracefully")
+class AppSwitch:
+    """The running app's move to its new config, in two steps so the visible one is a single exec.
+
+    `stage` (before the proxies switch, so it costs nothing later) puts the new config beside each
+    copy the container reads, through the engine's archive API, with the copy's owner and mode.
+    `swap` renames them over the copies (a reader sees the old file or the new one, never a
+    half-written one) and restarts Apache gracefully (requests in flight finish; PHP's opcache
+    forgets the old file), all in one `docker exec` whose command line holds only paths."""
+
+    SWAP_SCRIPT = ('while [ "$#" -gt 1 ]; do mv -f "$1" "$2" || exit 1; shift 2; done; '
+                   "exec apache2ctl graceful")
+
+    def __init__(self, lab: Lab, new: Secrets):
+        self.lab = lab
+        rel, self.copies = APP_CONFIGS[lab.plan.app_kind]
+        self.text = rendered_files(lab.plan, new)[rel][0]
+        self.container = lab.docker.containers.get(lab.spec.container("app"))
+        self.staged: list[tuple[str, str]] = []  # (temporary file, copy it replaces)
+
+    def stage(self) -> None:
+        for path in self.copies:
+            self.staged.append((stage_in_container(self.container, path, self.text), path))
+
+    def swap(self) -> None:
+        code, out = self.container.exec_run(swap_command(self.SWAP_SCRIPT, self.staged))
+        if code != 0:
+            raise LabError(f"{self.container.name}: switching the app's config failed: "
+                           f"{out.decode(errors='replace').strip()[-300:]}")
+
+    def settle(self, say: Say, deadline: float) -> None:
+        """Until the app answers again, then APP_SETTLE_S for the old Apache children to finish."""
+        self.lab.wait(lambda: self.lab.probe.app().http_status == 200,
+                      "the application answering after its graceful restart", deadline, say)
+        time.sleep(APP_SETTLE_S)
+        say(f"app: {self.lab.plan.app_kind} config replaced in place ({', '.join(self.copies)}), "
+            "Apache restarted gracefully")
 
 
-def replace_in_container(container: Any, path: str, text: str) -> None:
-    """Replace `path` in a running container with `text`, keeping its owner and mode.
+def swap_command(script: str, staged: list[tuple[str, str]]) -> list[str]:
+    """`sh -c SCRIPT sh TEMP PATH TEMP PATH …`: the paths are arguments, never part of the script."""
+    return ["sh", "-c", script, "sh", *(p for pair in staged for p in pair)]
 
-    The content goes through the engine's archive API into a file beside the target, then a
-    rename swaps it in: a reader sees the old file or the new one, never a half-written one."""
+
+def stage_in_container(container: Any, path: str, text: str) -> str:
+    """Write `text` beside `path` in a running container, with `path`'s owner and mode; returns
+    the temporary file's path (renamed over `path` by AppSwitch.swap)."""
     code, out = container.exec_run(["stat", "-c", "%u %g %a", path])
     if code != 0:
         raise LabError(f"{container.name}: {path} is not there ({out.decode(errors='replace').strip()}); "
@@ -361,9 +394,7 @@ def replace_in_container(container: Any, path: str, text: str) -> None:
     folder, name = posixpath.split(path)
     temp = f".{name}.rotating"
     container.put_archive(folder, in_container_tar(temp, text, int(uid), int(gid), int(mode, 8)))
-    code, out = container.exec_run(["mv", "-f", posixpath.join(folder, temp), path])
-    if code != 0:
-        raise LabError(f"{container.name}: replacing {path} failed: {out.decode(errors='replace').strip()}")
+    return posixpath.join(folder, temp)
 
 
 def _commit(lab: Lab, new: Secrets) -> None:

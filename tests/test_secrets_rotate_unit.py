@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import stat
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -166,17 +168,31 @@ class FakeContainer:
         return True
 
 
-def test_replace_in_container_writes_beside_then_renames() -> None:
+def test_app_config_is_staged_beside_then_swapped_in_one_exec() -> None:
     c = FakeContainer()
-    rot.replace_in_container(c, "/etc/lab-app/config.php", "<?php return ['password' => 'topsecret-000000'];")
-    assert c.argv == [["stat", "-c", "%u %g %a", "/etc/lab-app/config.php"],
-                      ["mv", "-f", "/etc/lab-app/.config.php.rotating", "/etc/lab-app/config.php"]]
+    temp = rot.stage_in_container(c, "/etc/lab-app/config.php", "<?php return ['password' => 'topsecret-000000'];")
+    assert temp == "/etc/lab-app/.config.php.rotating"
+    assert c.argv == [["stat", "-c", "%u %g %a", "/etc/lab-app/config.php"]]
     (folder, data), = c.archives
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         member = tar.getmember(".config.php.rotating")
         assert folder == "/etc/lab-app" and (member.uid, member.gid, member.mode) == (0, 33, 0o640)
         assert b"topsecret-000000" in tar.extractfile(member).read()  # type: ignore[union-attr]
-    assert not [a for a in c.argv if any("topsecret" in x for x in a)]
+    argv = rot.swap_command(rot.AppSwitch.SWAP_SCRIPT, [(temp, "/etc/lab-app/config.php"), ("/a/.b.rotating", "/a/b")])
+    assert argv[:2] == ["sh", "-c"] and argv[3:] == ["sh", temp, "/etc/lab-app/config.php", "/a/.b.rotating", "/a/b"]
+    assert not [a for a in c.argv + [argv] if any("topsecret" in x for x in a)]
+
+
+@pytest.mark.skipif(not shutil.which("sh"), reason="needs a POSIX sh")
+def test_swap_script_renames_every_pair_then_runs_the_restart(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).write_text("old")
+        (tmp_path / f".{name}.rotating").write_text("new")
+    script = rot.AppSwitch.SWAP_SCRIPT.replace("exec apache2ctl graceful", "echo restarted")
+    argv = rot.swap_command(script, [(str(tmp_path / f".{n}.rotating"), str(tmp_path / n)) for n in ("a", "b")])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert out == "restarted\n" and sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    assert (tmp_path / "a").read_text() == (tmp_path / "b").read_text() == "new"
 
 
 # ---- ProxySQL: what rotate_credentials sends to each proxy's admin interface ----
@@ -230,10 +246,10 @@ def test_proxysql_rotation_statements(monkeypatch: pytest.MonkeyPatch) -> None:
     old = {n: f"old-{n.lower()}" for n in SECRET_NAMES}
     tier.rotate_credentials(["proxy2", "proxy1"], old, new, say=lambda _: None)
     sent = [(p, s) for p, s in log if not s.startswith("SELECT")]
-    users = [i for i, (p, s) in enumerate(sent) if s == "LOAD MYSQL USERS TO RUNTIME"]
-    admins = [i for i, (p, s) in enumerate(sent) if s == "LOAD ADMIN VARIABLES TO RUNTIME"]
-    assert [sent[i][0] for i in users] == ["proxy2", "proxy1"], "the VIP holder (last in the list) switches last"
-    assert max(users) < min(admins), "every proxy's MySQL side before any admin credential"
+    assert sent[-2:] == [("proxy2", "LOAD MYSQL USERS TO RUNTIME"), ("proxy1", "LOAD MYSQL USERS TO RUNTIME")], \
+        "the clients' switch last, back to back, the VIP holder (last in the list) last"
+    admins = [i for i, (p, s) in enumerate(sent) if s in ("LOAD ADMIN VARIABLES TO RUNTIME", "LOAD MYSQL VARIABLES TO RUNTIME")]
+    assert len(admins) == 4 and max(admins) < len(sent) - 2, "monitor and admin credentials before mysql_users"
     for proxy in ("proxy1", "proxy2"):
         mine = [s for p, s in sent if p == proxy]
         assert f"UPDATE mysql_users SET password = '{new['APP_PASSWORD']}' WHERE username = 'chamilo'" in mine
@@ -245,8 +261,8 @@ def test_proxysql_rotation_statements(monkeypatch: pytest.MonkeyPatch) -> None:
         for statement in ("SAVE MYSQL USERS TO DISK", "LOAD MYSQL VARIABLES TO RUNTIME", "SAVE MYSQL VARIABLES TO DISK",
                           "SAVE ADMIN VARIABLES TO DISK"):
             assert statement in mine, (proxy, statement)
-    # logged in with the old radmin password, and checked the new one at the end
-    assert logins[0] == ("proxy2", old["PROXYSQL_ADMIN_PASSWORD"]) and logins[-1][1] == new["PROXYSQL_ADMIN_PASSWORD"]
+    # one admin session per proxy, opened with the old radmin password before anything changed
+    assert logins == [("proxy2", old["PROXYSQL_ADMIN_PASSWORD"]), ("proxy1", old["PROXYSQL_ADMIN_PASSWORD"])]
 
 
 def test_the_rendered_proxysql_cnf_is_what_rotation_sets() -> None:

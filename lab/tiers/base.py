@@ -151,8 +151,10 @@ class ProxyTier(ABC):
 
         Called by lab/rotate.py while MariaDB accepts both the old and the new password of every
         lab account, so the tier may switch its backend logins in any order; what it must get
-        right is its own clients' logins and its peers (see each tier). Idempotent: an
-        interrupted rotation calls it again with the same values."""
+        right is its own clients' logins and its peers (see each tier). A tier that checks
+        clients' passwords itself switches that last and returns at once: lab/rotate.py switches
+        the clients (secrets.env, the app) right after. Idempotent: an interrupted rotation calls
+        it again with the same values."""
 
     @property
     @abstractmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import jinja2
@@ -183,49 +183,46 @@ class ProxySQLTier(ProxyTier):
                            say: Callable[[str], None]) -> None:
         """ProxySQL checks its clients' passwords itself and logs in with its own credentials to
         the nodes (the users' and the monitor's) and to its peer (the cluster credential): all of
-        them change on each running proxy through its admin interface, loaded to runtime and saved.
+        them change on each running proxy through its admin interface, saved to disk and loaded
+        to runtime, on admin sessions opened once with the old radmin password (an open admin
+        session is not closed when the credentials change).
 
-        First the MySQL side on every proxy, the VIP holder last, right before lab/rotate.py
-        switches the application: mysql_users (the password a client presents to ProxySQL is also
-        the one ProxySQL presents to the nodes, which accept both now) and the monitor's password.
-        From the holder's LOAD on, a client login with the old password is refused by ProxySQL
-        (one password per user), which is the window lab/rotate.py keeps short; sessions already
-        open are not closed. Then the admin side (radmin, and the cluster credential each proxy
-        checks when its peer polls it and presents when it polls the peer): between the two
-        proxies' LOADs they disagree on it, so their polls of each other fail for that moment and
-        nothing is synced; both end with the same values, so nothing is missed.
+        First what no client sees, on every proxy: the monitor's password (the nodes accept both
+        now) and the admin credentials (radmin, and the cluster credential each proxy checks when
+        its peer polls it and presents when it polls the peer: between the two proxies' LOADs
+        they disagree on it, their polls of each other fail for that moment and nothing is
+        synced; both end with the same values). Last, and back to back, mysql_users on the other
+        proxy then on the VIP holder: the password a client presents to ProxySQL is also the one
+        ProxySQL presents to the nodes. ProxySQL keeps one password per user, so from that LOAD
+        on (or the peer's, which the ProxySQL cluster copies to the holder within
+        3 × cluster_check_interval_ms) a new login with the old password is refused: this
+        returns at once so that lab/rotate.py switches the clients right after. Sessions already
+        open are not closed.
         """
-        for proxy in proxies:
-            with self._admin_either(proxy, old, new) as conn:
-                for user, secret in MYSQL_USERS.items():
-                    db.query(conn, "UPDATE mysql_users SET password = %s WHERE username = %s", (new[secret], user))
-                db.query(conn, "UPDATE global_variables SET variable_value = %s "
-                               "WHERE variable_name = 'mysql-monitor_password'", (new["MONITOR_PASSWORD"],))
-                for statement in ("LOAD MYSQL USERS TO RUNTIME", "SAVE MYSQL USERS TO DISK",
-                                  "LOAD MYSQL VARIABLES TO RUNTIME", "SAVE MYSQL VARIABLES TO DISK"):
-                    db.query(conn, statement)
-        say(f"ProxySQL: mysql_users and the monitor switched on {', '.join(proxies)}")
-        for proxy in proxies:
-            with self._admin_either(proxy, old, new) as conn:
+        with ExitStack() as stack:
+            sessions = {p: stack.enter_context(self._admin_either(p, old, new)) for p in proxies}
+            for proxy, conn in sessions.items():
                 current = {str(k): str(v) for k, v in db.query(
                     conn, "SELECT variable_name, variable_value FROM global_variables "
                           "WHERE variable_name IN ('admin-admin_credentials', 'admin-cluster_username')")}
                 cluster_user = current.get("admin-cluster_username") or "cluster"
                 credentials = replace_credentials(current.get("admin-admin_credentials", ""), {
                     ADMIN_USER: new["PROXYSQL_ADMIN_PASSWORD"], cluster_user: new["PROXYSQL_CLUSTER_PASSWORD"]})
-                db.query(conn, "UPDATE global_variables SET variable_value = %s "
-                               "WHERE variable_name = 'admin-admin_credentials'", (credentials,))
-                db.query(conn, "UPDATE global_variables SET variable_value = %s "
-                               "WHERE variable_name = 'admin-cluster_password'", (new["PROXYSQL_CLUSTER_PASSWORD"],))
-                db.query(conn, "LOAD ADMIN VARIABLES TO RUNTIME")
-                db.query(conn, "SAVE ADMIN VARIABLES TO DISK")
-        for proxy in proxies:  # the admin interface now takes the new radmin password
-            try:
-                with self.admin(proxy, new, timeout=5):
-                    pass
-            except pymysql.MySQLError as exc:
-                raise LabError(f"{proxy} refuses the new {ADMIN_USER} password after the switch: {exc}") from None
-        say(f"ProxySQL: admin and cluster credentials switched on {', '.join(proxies)}")
+                for name, value in (("mysql-monitor_password", new["MONITOR_PASSWORD"]),
+                                    ("admin-admin_credentials", credentials),
+                                    ("admin-cluster_password", new["PROXYSQL_CLUSTER_PASSWORD"])):
+                    db.query(conn, "UPDATE global_variables SET variable_value = %s WHERE variable_name = %s",
+                             (value, name))
+                for statement in ("SAVE MYSQL VARIABLES TO DISK", "LOAD MYSQL VARIABLES TO RUNTIME",
+                                  "SAVE ADMIN VARIABLES TO DISK", "LOAD ADMIN VARIABLES TO RUNTIME"):
+                    db.query(conn, statement)
+            for proxy, conn in sessions.items():
+                for user, secret in MYSQL_USERS.items():
+                    db.query(conn, "UPDATE mysql_users SET password = %s WHERE username = %s", (new[secret], user))
+                db.query(conn, "SAVE MYSQL USERS TO DISK")
+            for conn in sessions.values():  # the clients' switch: loads only, back to back
+                db.query(conn, "LOAD MYSQL USERS TO RUNTIME")
+        say(f"ProxySQL: monitor, admin, cluster and mysql_users credentials switched on {', '.join(proxies)}")
 
     @contextmanager
     def _admin_either(self, proxy: str, old: dict[str, str], new: dict[str, str]) -> Iterator[Any]:
@@ -241,8 +238,8 @@ class ProxySQLTier(ProxyTier):
                 if not (exc.args and exc.args[0] == ACCESS_DENIED):
                     raise LabError(f"{proxy}'s admin interface ({host}:{port}) can't be reached: {exc}") from None
         if conn is None:
-            raise LabError(f"{proxy}'s admin interface refuses {ADMIN_USER} with the password in secrets.env and "
-                           "with the pending one; was it changed by hand?")
+            raise LabError(f"{proxy}'s admin interface refuses {ADMIN_USER} with the old and with the new "
+                           "password; was it changed by hand?")
         try:
             yield conn
         finally:
