@@ -19,9 +19,10 @@ which turns the switch into three phases with no instant where a consumer's pass
    none); right after, the clients: secrets.env (what the lab's own tools read, replaced by a
    rename) and the application, whose new config was staged beside each copy it reads before
    the proxies switched: one `docker exec` renames them over the copies (a reader sees the old
-   file or the new one) and restarts Apache gracefully, which drops PHP's opcache copy of the
-   old config (without it the old one is served for up to `opcache.revalidate_freq`) and lets
-   requests in flight finish. Then the stack is re-rendered, so init.sql, proxysql.cnf, the
+   file or the new one); behind ProxySQL it also restarts Apache gracefully, which drops PHP's
+   opcache copy of the old config at once (else PHP re-reads it within
+   `opcache.revalidate_freq`, 2 s, which is fine while MariaDB takes both) and lets requests in
+   flight finish (`AppSwitch` says why not always). Then the stack is re-rendered, so init.sql, proxysql.cnf, the
    app config and sst.cnf hold the new values (the bind-mounted files are rewritten in place:
    the containers see them, none is recreated).
 3. **new only**: ALTER USER … IDENTIFIED BY PASSWORD '*new' on one node: old passwords are
@@ -122,6 +123,9 @@ APP_CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
 # after the graceful restart: Apache's old children finish the requests they were serving
 # (with the old config, on connections already logged in) before the old passwords go
 APP_SETTLE_S = 2.0
+# without a restart: PHP's opcache re-reads a changed file at most opcache.revalidate_freq
+# seconds later (2, Debian's default, which the app images keep), plus a margin
+APP_PICKUP_S = 3.0
 
 
 # ---- pure parts ----
@@ -247,7 +251,7 @@ def _rotate_online(lab: Lab, running: set[str], old: Secrets, new: Secrets, resu
     # on, from the lab's own tools (which read secrets.env) and from the app
     write_secrets(lab.stack / "secrets.env", new)
     if app:
-        app.swap()
+        app.swap(restart=lab.plan.tier.checks_client_passwords)
     result.mark("clients")
     lab.render()
     say("stack re-rendered with the new secrets (secrets.env, init.sql, proxy and app config)")
@@ -346,11 +350,15 @@ class AppSwitch:
     `stage` (before the proxies switch, so it costs nothing later) puts the new config beside each
     copy the container reads, through the engine's archive API, with the copy's owner and mode.
     `swap` renames them over the copies (a reader sees the old file or the new one, never a
-    half-written one) and restarts Apache gracefully (requests in flight finish; PHP's opcache
-    forgets the old file), all in one `docker exec` whose command line holds only paths."""
+    half-written one), in one `docker exec` whose command line holds only paths. Behind a proxy
+    that checks client passwords itself (ProxySQL) the same exec restarts Apache gracefully:
+    PHP's opcache forgets the old config at once, not up to opcache.revalidate_freq later, and
+    requests in flight finish. Behind one that passes logins through (HAProxy) MariaDB accepts
+    both passwords until the app has the new one, so no restart: a graceful restart empties the
+    whole opcache, and Chamilo recompiling itself made pages take over 2 s on this machine."""
 
-    SWAP_SCRIPT = ('while [ "$#" -gt 1 ]; do mv -f "$1" "$2" || exit 1; shift 2; done; '
-                   "exec apache2ctl graceful")
+    SWAP_SCRIPT = 'while [ "$#" -gt 1 ]; do mv -f "$1" "$2" || exit 1; shift 2; done'
+    RESTART = "; exec apache2ctl graceful"
 
     def __init__(self, lab: Lab, new: Secrets):
         self.lab = lab
@@ -358,24 +366,33 @@ class AppSwitch:
         self.text = rendered_files(lab.plan, new)[rel][0]
         self.container = lab.docker.containers.get(lab.spec.container("app"))
         self.staged: list[tuple[str, str]] = []  # (temporary file, copy it replaces)
+        self.restarted = False
 
     def stage(self) -> None:
         for path in self.copies:
             self.staged.append((stage_in_container(self.container, path, self.text), path))
 
-    def swap(self) -> None:
-        code, out = self.container.exec_run(swap_command(self.SWAP_SCRIPT, self.staged))
+    def swap(self, restart: bool) -> None:
+        """Rename the staged files over the copies; with `restart`, restart Apache gracefully too."""
+        self.restarted = restart
+        script = self.SWAP_SCRIPT + (self.RESTART if restart else "")
+        code, out = self.container.exec_run(swap_command(script, self.staged))
         if code != 0:
             raise LabError(f"{self.container.name}: switching the app's config failed: "
                            f"{out.decode(errors='replace').strip()[-300:]}")
 
     def settle(self, say: Say, deadline: float) -> None:
-        """Until the app answers again, then APP_SETTLE_S for the old Apache children to finish."""
-        self.lab.wait(lambda: self.lab.probe.app().http_status == 200,
-                      "the application answering after its graceful restart", deadline, say)
+        """Until every request can only be using the new config: after a graceful restart, the app
+        answering and APP_SETTLE_S for the old children to finish; else APP_PICKUP_S for opcache
+        to re-read the file, and APP_SETTLE_S for requests that started before."""
+        if self.restarted:
+            self.lab.wait(lambda: self.lab.probe.app().http_status == 200,
+                          "the application answering after its graceful restart", deadline, say)
+        else:
+            time.sleep(APP_PICKUP_S)
         time.sleep(APP_SETTLE_S)
-        say(f"app: {self.lab.plan.app_kind} config replaced in place ({', '.join(self.copies)}), "
-            "Apache restarted gracefully")
+        how = "Apache restarted gracefully" if self.restarted else "picked up by PHP without a restart"
+        say(f"app: {self.lab.plan.app_kind} config replaced in place ({', '.join(self.copies)}), {how}")
 
 
 def swap_command(script: str, staged: list[tuple[str, str]]) -> list[str]:

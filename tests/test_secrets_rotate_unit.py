@@ -23,6 +23,7 @@ from lab.render import PINNED_NAMES, SECRET_NAMES, SECRET_VALUE, read_secrets_fi
 from lab.runtime import Lab
 from lab.spec import load_spec
 from lab.tiers import proxysql
+from lab.tiers.haproxy import HAProxyTier
 from tests.conftest import make_plan
 
 SECRETS = {name: f"{name.lower().replace('_', '-')}-0123456789" for name in SECRET_NAMES}
@@ -67,6 +68,11 @@ def test_next_secrets_pins_chamilos_install_values() -> None:
     assert chamilo.admin_password(new) == chamilo.admin_password(SECRETS) and new["APP_PASSWORD"] != SECRETS["APP_PASSWORD"]
     # a second rotation keeps the pins of the first
     assert {k: rot.next_secrets(new, "chamilo")[k] for k in PINNED_NAMES} == {k: new[k] for k in PINNED_NAMES}
+
+
+def test_only_a_tier_that_checks_client_passwords_restarts_the_app() -> None:
+    """ProxySQL wants the app's new password at once; behind HAProxy MariaDB takes both meanwhile."""
+    assert proxysql.ProxySQLTier.checks_client_passwords and not HAProxyTier.checks_client_passwords
 
 
 def test_replace_credentials() -> None:
@@ -188,7 +194,8 @@ def test_swap_script_renames_every_pair_then_runs_the_restart(tmp_path: Path) ->
     for name in ("a", "b"):
         (tmp_path / name).write_text("old")
         (tmp_path / f".{name}.rotating").write_text("new")
-    script = rot.AppSwitch.SWAP_SCRIPT.replace("exec apache2ctl graceful", "echo restarted")
+    script = rot.AppSwitch.SWAP_SCRIPT + rot.AppSwitch.RESTART.replace("exec apache2ctl graceful", "echo restarted")
+    assert rot.AppSwitch.RESTART == "; exec apache2ctl graceful"
     argv = rot.swap_command(script, [(str(tmp_path / f".{n}.rotating"), str(tmp_path / n)) for n in ("a", "b")])
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert out == "restarted\n" and sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]

@@ -78,6 +78,9 @@ class ProxyTier(ABC):
     routes_by_statement: ClassVar[bool]  # one port, the proxy reads each statement (ProxySQL)
     pins_sessions: ClassVar[bool]  # a client session stays on one backend connection
     pools_connections: ClassVar[bool]  # backend connections outlive client sessions (a pool)
+    # the proxy checks a client's password itself (one per user) instead of passing the login on
+    # to MariaDB: during `secrets rotate` its clients must switch at once (lab/rotate.py)
+    checks_client_passwords: ClassVar[bool]
     serves_desynced_reader: ClassVar[bool]  # keeps reading from a node desynced by FTWRL (a backup)
     pinning_reference: ClassVar[str]  # where that fact is documented
     rendered_paths: ClassVar[tuple[str, ...]]  # every file this tier may render (for cleanup)

@@ -27,6 +27,7 @@ class HAProxyTier(ProxyTier):
     routes_by_statement = False
     pins_sessions = True
     pools_connections = False  # one backend connection per client connection
+    checks_client_passwords = False  # TCP: MariaDB checks the login
     serves_desynced_reader = False  # the clustercheck answers 503 unless Synced
     pinning_reference = "HAProxy forwards TCP: a session stays on the backend it reached"
     rendered_paths = (CONFIG,)

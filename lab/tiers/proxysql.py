@@ -48,6 +48,7 @@ class ProxySQLTier(ProxyTier):
     routes_by_statement = True
     pins_sessions = False
     pools_connections = True
+    checks_client_passwords = True  # mysql_users: one password per user
     # its Galera monitor takes a node out for wsrep_desync=ON, not for the Donor/Desynced state
     # FLUSH TABLES WITH READ LOCK puts it in (MySQL_Monitor.cpp; measured: 2,171 writesets behind
     # and still ONLINE in the reader hostgroup)
