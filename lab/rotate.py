@@ -73,6 +73,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import docker.errors
 import pymysql
 
 from lab import chamilo, db
@@ -403,15 +404,25 @@ def swap_command(script: str, staged: list[tuple[str, str]]) -> list[str]:
 def stage_in_container(container: Any, path: str, text: str) -> str:
     """Write `text` beside `path` in a running container, with `path`'s owner and mode; returns
     the temporary file's path (renamed over `path` by AppSwitch.swap)."""
-    code, out = container.exec_run(["stat", "-c", "%u %g %a", path])
-    if code != 0:
-        raise LabError(f"{container.name}: {path} is not there ({out.decode(errors='replace').strip()}); "
-                       "was the container started by this lab?")
-    uid, gid, mode = out.decode().split()
+    uid, gid, mode = owner_and_mode(container, path)
     folder, name = posixpath.split(path)
     temp = f".{name}.rotating"
-    container.put_archive(folder, in_container_tar(temp, text, int(uid), int(gid), int(mode, 8)))
+    container.put_archive(folder, in_container_tar(temp, text, uid, gid, mode))
     return posixpath.join(folder, temp)
+
+
+def owner_and_mode(container: Any, path: str) -> tuple[int, int, int]:
+    """uid, gid and permission bits of a file in a container, from the engine's archive API (the
+    tar header of the file); `stat` through `docker exec` came back empty now and then under load."""
+    try:
+        chunks, _ = container.get_archive(path)
+    except docker.errors.NotFound:
+        raise LabError(f"{container.name}: {path} is not there; was the container started by this lab?") from None
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        member = tar.next()
+    if member is None or not member.isfile():
+        raise LabError(f"{container.name}: {path} is not a file")
+    return member.uid, member.gid, member.mode & 0o7777
 
 
 def _commit(lab: Lab, new: Secrets) -> None:
