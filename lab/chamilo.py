@@ -47,6 +47,9 @@ INSTALL_NODE = "node1"  # the node the installer writes to, directly on the back
 NODE_SQL_PORT = 3306
 DATABASE = "chamilo"
 MARKER_TABLE = "lab_install_state"  # lab-install.php writes it last
+# where the running container keeps its copies of CONFIG_FILE (chamilo-entrypoint installs them
+# for www-data): what `secrets rotate` rewrites in place
+RUNNING_CONFIG_COPIES = ("/run/lab-app/configuration.php", ROOT_SYS + "app/config/configuration.php")
 
 
 def _environment() -> jinja2.Environment:
@@ -80,7 +83,7 @@ def chamilo_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, b
         "db_password": app_password,
         "root_web": root_web(spec),
         "root_sys": ROOT_SYS,
-        "security_key": _derive(app_password, "chamilo security_key"),
+        "security_key": security_key(secrets),
         "password_encryption": "bcrypt",
         "admin_password": admin_password(secrets),
         "campus_name": f"{spec.project} (galera-ha-lab)",
@@ -118,8 +121,21 @@ def prepare_archive(spec: LabSpec, context_dir: Path) -> Path | None:
 
 
 def admin_password(secrets: dict[str, str]) -> str:
-    """The Chamilo admin's password (also in the stack's secrets/chamilo-install.json)."""
-    return _derive(secrets["APP_PASSWORD"], "chamilo admin password", 20)
+    """The Chamilo admin's password (also in the stack's secrets/chamilo-install.json).
+
+    Chamilo stores it (hashed) in its database at install; once `secrets rotate` has replaced
+    the APP_PASSWORD it was derived from, the value pinned in secrets.env is the one that holds."""
+    return secrets.get("CHAMILO_ADMIN_PASSWORD") or _derive(secrets["APP_PASSWORD"], "chamilo admin password", 20)
+
+
+def security_key(secrets: dict[str, str]) -> str:
+    """Chamilo's `security_key` (it signs tokens the running app hands out), pinned like the admin password."""
+    return secrets.get("CHAMILO_SECURITY_KEY") or _derive(secrets["APP_PASSWORD"], "chamilo security_key")
+
+
+def pinned_values(secrets: dict[str, str]) -> dict[str, str]:
+    """The install-time values to keep across a rotation of APP_PASSWORD (lab/rotate.py)."""
+    return {"CHAMILO_SECURITY_KEY": security_key(secrets), "CHAMILO_ADMIN_PASSWORD": admin_password(secrets)}
 
 
 def installed(conn: pymysql.connections.Connection) -> bool:

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from lab import chamilo, chaos_cli, engine, images, preflight, stale_cli
+from lab import chamilo, chaos_cli, engine, images, preflight, rotate, stale_cli
 from lab.errors import LabError
 from lab.grammar import printable
 from lab.paths import CHAMILO, stack_dir
@@ -197,6 +197,20 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return serve(spec.project, bind=args.bind, port=args.port, say=console.print)
 
 
+def cmd_secrets_rotate(args: argparse.Namespace) -> int:
+    """New passwords for every generated secret; on a running lab applied without stopping it (lab/rotate.py)."""
+    lab = Lab.existing(spec_from(args).project)
+    try:
+        done = rotate.rotate(lab, say=_say_factory())
+    except KeyboardInterrupt:
+        err_console.print("\ninterrupted: `galera-lab secrets rotate` resumes with the same new values")
+        return 130
+    where = "on the running lab, which stayed up" if done.online else "in the stack's files (the lab is not running)"
+    console.print(f"rotated {len(done.secrets)} secrets {where}: {', '.join(done.secrets)}")
+    console.print(f"new values: {lab.stack / 'secrets.env'} (mode 0600)")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from chaos.report_cli import report_command
 
@@ -246,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("results", nargs="?", type=Path, help="results.json or its run folder")
     stale_cli.add_parser(sub, _spec_args)
     chaos_cli.add_parser(sub, _spec_args)
+    secrets = sub.add_parser("secrets", help="the lab's generated passwords")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True, parser_class=_Parser)
+    p = secrets_sub.add_parser("rotate", help="new values for every generated secret, applied to a running "
+                                              "lab without stopping it (else to the stack's files)")
+    _spec_args(p)
+    p.set_defaults(func=cmd_secrets_rotate)
     return parser
 
 

@@ -32,10 +32,14 @@ class Isolation:
     base: str  # a /23 inside 198.18.0.0/15: backend is its first /24, frontend its second
     router_id: int
     http_port: int
+    # a /24 for the frontend outside `base`, for a suite given two separate ranges
+    frontend: str | None = None
 
     def overrides(self) -> list[tuple[str, Any]]:
         net = ipaddress.IPv4Network(self.base)
         backend, frontend = net.subnets(new_prefix=24)
+        if self.frontend is not None:
+            frontend = ipaddress.IPv4Network(self.frontend)
         return [
             ("project", self.project),
             ("networks.backend.subnet", str(backend)),
@@ -57,7 +61,10 @@ SUITES: dict[str, Isolation] = {
     # the pytest plugin's lab for tests in a user's own repository (chaos/plugin.py)
     "plugin": Isolation("plugin-lab", "198.18.80.0/23", 101, 18180),
     # the dashboard's browser test (tests/test_dashboard_e2e.py)
-    "dash": Isolation("dash-lab", "198.18.100.0/23", 111, 18100),
+    "dash": Isolation("dash-lab", "198.18.100.0/23", 121, 18100),
+    # secrets rotation under load (tests/test_secrets_rotate.py): backend in 198.18.70.0/23,
+    # frontend in 198.18.72.0/23
+    "rotate": Isolation("rotate-lab", "198.18.70.0/23", 111, 18083, frontend="198.18.72.0/24"),
 }
 
 
@@ -84,7 +91,8 @@ def isolate(suite: str, project: str | None = None, base: str | None = None, rou
             PROJECT.check(project)
         except ValueError as exc:
             raise SpecError(f"project: {exc}") from None
-    new = Isolation(project or old.project, base or old.base, router_id or old.router_id, http_port or old.http_port)
+    new = Isolation(project or old.project, base or old.base, router_id or old.router_id, http_port or old.http_port,
+                    frontend=old.frontend if base is None else None)
     SUITES[suite] = new
     return new
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -251,7 +252,7 @@ def test_values_of_the_grammars_render_as_given(tmp_path: Path) -> None:
         check_rendered(rendered_files(plan, SECRETS), plan, tmp_path)
 
 
-COMMANDS = ["generate", "up", "down", "status", "images", "report", "stale-reads"]
+COMMANDS = ["generate", "up", "down", "status", "images", "report", "stale-reads", "secrets rotate"]
 BAD_INPUTS = {
     "bad value": ["--set", "proxy.proxysql_version=2.7.3; rm -rf /"],
     "newline in a size": ["--set", "galera.innodb_buffer_pool_size=\"64M\\nskip-grant-tables\""],
@@ -272,7 +273,7 @@ def test_every_command_refuses_bad_input_in_one_line(command: str, tmp_path: Pat
     chosen = list(BAD_INPUTS.items()) if command == "generate" else \
         [list(BAD_INPUTS.items())[i % len(BAD_INPUTS)] for i in (index, index + 3)]
     for what, args in chosen:
-        proc = subprocess.run([sys.executable, "-m", "lab.cli", command, "--project", "input-cli", *args],
+        proc = subprocess.run([sys.executable, "-m", "lab.cli", *command.split(), "--project", "input-cli", *args],
                               capture_output=True, text=True, cwd=tmp_path, timeout=60,
                               env={**os.environ, "LAB_HOME": str(tmp_path / "home"),
                                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
@@ -292,3 +293,34 @@ def test_no_secret_outside_the_secret_files() -> None:
         for name, value in SECRETS.items():
             stem = value.split("'")[0]
             assert not [rel for rel, text in public.items() if stem in text], name
+
+
+def test_no_secret_outside_the_secret_files_after_a_rotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`galera-lab secrets rotate` (here on a stopped lab: files only) prints no value, old or new,
+    and leaves the new values only in the 0600 files: secrets.env and secrets/ (never compose.yaml,
+    labels, env or commands). The running-lab rotation's own checks (process lists, container
+    labels, environment and command lines) are in tests/test_secrets_rotate.py."""
+    from lab import cli
+    from lab import rotate as rot
+    from lab.render import SECRET_NAMES, read_secrets_file
+
+    monkeypatch.setenv("LAB_HOME", str(tmp_path))
+    monkeypatch.setattr(rot, "_running_services", lambda lab: set())
+    assert cli.main(["generate", "--project", "rotated", "--proxy", "proxysql", "--app", "chamilo",
+                     "--set", "galera.sst_method=mariabackup"]) == 0
+    stack = tmp_path / "rotated"
+    old = read_secrets_file(stack / "secrets.env")
+    capsys.readouterr()
+    assert cli.main(["secrets", "rotate", "--project", "rotated"]) == 0
+    out = capsys.readouterr()
+    new = read_secrets_file(stack / "secrets.env")
+    values = [v for n in SECRET_NAMES for v in (old[n], new[n])]
+    assert all(new[n] != old[n] for n in SECRET_NAMES)
+    assert not [v for v in values if v in out.out + out.err], "a secret was printed"
+    for path in (p for p in stack.rglob("*") if p.is_file()):
+        text = path.read_text()
+        if path.name == "secrets.env" or path.parent.name == "secrets":
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        else:
+            assert not [n for n in SECRET_NAMES if new[n] in text or old[n] in text], path

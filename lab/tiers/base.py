@@ -78,6 +78,9 @@ class ProxyTier(ABC):
     routes_by_statement: ClassVar[bool]  # one port, the proxy reads each statement (ProxySQL)
     pins_sessions: ClassVar[bool]  # a client session stays on one backend connection
     pools_connections: ClassVar[bool]  # backend connections outlive client sessions (a pool)
+    # the proxy checks a client's password itself (one per user) instead of passing the login on
+    # to MariaDB: during `secrets rotate` its clients must switch at once (lab/rotate.py)
+    checks_client_passwords: ClassVar[bool]
     serves_desynced_reader: ClassVar[bool]  # keeps reading from a node desynced by FTWRL (a backup)
     pinning_reference: ClassVar[str]  # where that fact is documented
     rendered_paths: ClassVar[tuple[str, ...]]  # every file this tier may render (for cleanup)
@@ -143,6 +146,18 @@ class ProxyTier(ABC):
     def details(self, proxy: str, secrets: dict[str, str]) -> ProxyDetails:
         """Tier-specific status facts (none by default)."""
         return ProxyDetails()
+
+    @abstractmethod
+    def rotate_credentials(self, proxies: list[str], old: dict[str, str], new: dict[str, str],
+                           say: Callable[[str], None]) -> None:
+        """Switch the running `proxies` (the VIP holder last) from the `old` secrets to the `new`.
+
+        Called by lab/rotate.py while MariaDB accepts both the old and the new password of every
+        lab account, so the tier may switch its backend logins in any order; what it must get
+        right is its own clients' logins and its peers (see each tier). A tier that checks
+        clients' passwords itself switches that last and returns at once: lab/rotate.py switches
+        the clients (secrets.env, the app) right after. Idempotent: an interrupted rotation calls
+        it again with the same values."""
 
     @property
     @abstractmethod

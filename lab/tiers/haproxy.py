@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import jinja2
@@ -26,6 +27,7 @@ class HAProxyTier(ProxyTier):
     routes_by_statement = False
     pins_sessions = True
     pools_connections = False  # one backend connection per client connection
+    checks_client_passwords = False  # TCP: MariaDB checks the login
     serves_desynced_reader = False  # the clustercheck answers 503 unless Synced
     pinning_reference = "HAProxy forwards TCP: a session stays on the backend it reached"
     rendered_paths = (CONFIG,)
@@ -58,6 +60,14 @@ class HAProxyTier(ProxyTier):
         return [Backend(r[sv], r[px].removeprefix("galera-"), "UP" if r[st].startswith("UP") else r[st])
                 for r in body
                 if r and r[px] in ("galera-writer", "galera-reader") and r[sv] not in ("FRONTEND", "BACKEND")]
+
+    def rotate_credentials(self, proxies: list[str], old: dict[str, str], new: dict[str, str],
+                           say: Callable[[str], None]) -> None:
+        """Nothing to switch: HAProxy holds no credential. Its health check is each node's
+        clustercheck (root over the node's own socket, compose/images/galera/clustercheck), its
+        stats page has none, and it forwards clients' logins to MariaDB untouched (TCP), so the
+        passwords clients present are checked by MariaDB alone."""
+        say(f"HAProxy: no credentials of its own ({', '.join(proxies) or 'no proxy running'}); logins pass through")
 
     @property
     def version_command(self) -> list[str]:

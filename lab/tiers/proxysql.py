@@ -17,10 +17,12 @@ Where the image comes from (`proxy.proxysql_source`):
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import jinja2
+import pymysql
 
 from lab import db
 from lab import images as img
@@ -34,6 +36,10 @@ HOSTGROUPS = {10: "writer", 20: "backup-writer", 30: "reader", 9999: "offline"}
 # configuration the two proxies keep in sync through the ProxySQL cluster (proxysql.cnf.j2)
 SYNCED_MODULES = ("mysql_query_rules", "mysql_servers_v2", "mysql_users", "proxysql_servers")
 DEB_DIR = IMAGES / "proxysql" / "deb"
+# mysql_users rows proxysql.cnf.j2 renders → the secret holding their password
+MYSQL_USERS = {"chamilo": "APP_PASSWORD", "lab_admin": "LAB_ADMIN_PASSWORD"}
+ADMIN_USER = "radmin"  # the remote admin (admin_credentials in proxysql.cnf.j2)
+ACCESS_DENIED = 1045
 
 
 class ProxySQLTier(ProxyTier):
@@ -42,6 +48,7 @@ class ProxySQLTier(ProxyTier):
     routes_by_statement = True
     pins_sessions = False
     pools_connections = True
+    checks_client_passwords = True  # mysql_users: one password per user
     # its Galera monitor takes a node out for wsrep_desync=ON, not for the Donor/Desynced state
     # FLUSH TABLES WITH READ LOCK puts it in (MySQL_Monitor.cpp; measured: 2,171 writesets behind
     # and still ONLINE in the reader hostgroup)
@@ -173,9 +180,89 @@ class ProxySQLTier(ProxyTier):
                 groups.setdefault(HOSTGROUPS.get(int(hg), str(hg)), []).append(names.get(host, host))
         return ProxyDetails(hostgroups=groups, cluster=cluster_sync(sums, self.spec))
 
+    def rotate_credentials(self, proxies: list[str], old: dict[str, str], new: dict[str, str],
+                           say: Callable[[str], None]) -> None:
+        """ProxySQL checks its clients' passwords itself and logs in with its own credentials to
+        the nodes (the users' and the monitor's) and to its peer (the cluster credential): all of
+        them change on each running proxy through its admin interface, saved to disk and loaded
+        to runtime, on admin sessions opened once with the old radmin password (an open admin
+        session is not closed when the credentials change).
+
+        First what no client sees, on every proxy: the monitor's password (the nodes accept both
+        now) and the admin credentials (radmin, and the cluster credential each proxy checks when
+        its peer polls it and presents when it polls the peer: between the two proxies' LOADs
+        they disagree on it, their polls of each other fail for that moment and nothing is
+        synced; both end with the same values). Last, and back to back, mysql_users on the other
+        proxy then on the VIP holder: the password a client presents to ProxySQL is also the one
+        ProxySQL presents to the nodes. ProxySQL keeps one password per user, so from that LOAD
+        on (or the peer's, which the ProxySQL cluster copies to the holder within
+        3 × cluster_check_interval_ms) a new login with the old password is refused: this
+        returns at once so that lab/rotate.py switches the clients right after. Sessions already
+        open are not closed.
+        """
+        with ExitStack() as stack:
+            sessions = {p: stack.enter_context(self._admin_either(p, old, new)) for p in proxies}
+            for proxy, conn in sessions.items():
+                current = {str(k): str(v) for k, v in db.query(
+                    conn, "SELECT variable_name, variable_value FROM global_variables "
+                          "WHERE variable_name IN ('admin-admin_credentials', 'admin-cluster_username')")}
+                cluster_user = current.get("admin-cluster_username") or "cluster"
+                credentials = replace_credentials(current.get("admin-admin_credentials", ""), {
+                    ADMIN_USER: new["PROXYSQL_ADMIN_PASSWORD"], cluster_user: new["PROXYSQL_CLUSTER_PASSWORD"]})
+                for name, value in (("mysql-monitor_password", new["MONITOR_PASSWORD"]),
+                                    ("admin-admin_credentials", credentials),
+                                    ("admin-cluster_password", new["PROXYSQL_CLUSTER_PASSWORD"])):
+                    db.query(conn, "UPDATE global_variables SET variable_value = %s WHERE variable_name = %s",
+                             (value, name))
+                for statement in ("SAVE MYSQL VARIABLES TO DISK", "LOAD MYSQL VARIABLES TO RUNTIME",
+                                  "SAVE ADMIN VARIABLES TO DISK", "LOAD ADMIN VARIABLES TO RUNTIME"):
+                    db.query(conn, statement)
+            for proxy, conn in sessions.items():
+                for user, secret in MYSQL_USERS.items():
+                    db.query(conn, "UPDATE mysql_users SET password = %s WHERE username = %s", (new[secret], user))
+                db.query(conn, "SAVE MYSQL USERS TO DISK")
+            for conn in sessions.values():  # the clients' switch: loads only, back to back
+                db.query(conn, "LOAD MYSQL USERS TO RUNTIME")
+        say(f"ProxySQL: monitor, admin, cluster and mysql_users credentials switched on {', '.join(proxies)}")
+
+    @contextmanager
+    def _admin_either(self, proxy: str, old: dict[str, str], new: dict[str, str]) -> Iterator[Any]:
+        """An admin session with the old radmin password, or the new one where a rotation that was
+        interrupted already switched this proxy."""
+        host, port = str(self.spec.proxy_backend_address(proxy)), self.spec.proxy.admin_port
+        conn = None
+        for secrets in (old, new):
+            try:
+                conn = db.connect(host, port, ADMIN_USER, secrets["PROXYSQL_ADMIN_PASSWORD"], timeout=5)
+                break
+            except pymysql.MySQLError as exc:
+                if not (exc.args and exc.args[0] == ACCESS_DENIED):
+                    raise LabError(f"{proxy}'s admin interface ({host}:{port}) can't be reached: {exc}") from None
+        if conn is None:
+            raise LabError(f"{proxy}'s admin interface refuses {ADMIN_USER} with the old and with the new "
+                           "password; was it changed by hand?")
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     @property
     def version_command(self) -> list[str]:
         return ["proxysql", "--version"]
+
+
+def replace_credentials(credentials: str, updates: dict[str, str]) -> str:
+    """ProxySQL's `user:pw;user:pw` (admin-admin_credentials) with the passwords of `updates`
+    replaced, order and other users kept; a user of `updates` not in the list is appended."""
+    out, seen = [], set()
+    for item in filter(None, credentials.split(";")):
+        user, _, password = item.partition(":")
+        if user in updates:
+            password = updates[user]
+            seen.add(user)
+        out.append(f"{user}:{password}")
+    out += [f"{user}:{pw}" for user, pw in updates.items() if user not in seen]
+    return ";".join(out)
 
 
 def backends_from_rows(rows: list[tuple[Any, ...]], names: dict[str, str]) -> list[Backend]:
