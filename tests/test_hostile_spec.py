@@ -8,6 +8,7 @@ Seeded (`derandomize`) and bounded, so `make test` stays under a minute and repe
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -176,8 +178,23 @@ def _check_php(files: dict[str, tuple[str, bool]], tmp: Path) -> None:
     assert json.loads(proc.stdout)[key] == want
 
 
+DAEMON_CHECKED = Path(tempfile.mkdtemp(prefix="galera-lab-daemon-check-"))
+"""Rendered configs of the property test's examples, for the daemons' own checks below."""
+atexit.register(shutil.rmtree, DAEMON_CHECKED, True)
+
+
+def _keep_for_daemons(files: dict[str, tuple[str, bool]]) -> None:
+    n = len(list(DAEMON_CHECKED.glob("*.cnf")))
+    for rel, suffix in (("haproxy/haproxy.cfg", "cfg"), ("keepalived/proxy1.conf", "conf"), ("galera/node1.cnf", "cnf")):
+        if rel in files:
+            # keepalived's entrypoint puts the frontend interface's name in at start
+            text = files[rel][0].replace("@FRONTEND_IFACE@", "eth0")  # the check's container's one interface
+            (DAEMON_CHECKED / f"{n:03d}.{suffix}").write_text(text)
+
+
 def check_rendered(files: dict[str, tuple[str, bool]], plan: Any, tmp: Path) -> None:
     """Every rendered file parses with its reader and holds exactly the spec's values."""
+    _keep_for_daemons(files)
     spec = plan.spec
     _check_compose(files["compose.yaml"][0], plan)
     for node in spec.node_names:
@@ -219,6 +236,44 @@ def test_any_spec_is_refused_in_one_line_or_renders_intact(tmp_path: Path, chang
     check_rendered(rendered_files(plan, SECRETS), plan, tmp_path)
     EXAMPLES["rendered"] += 1
     event(f"rendered {proxy_kind}+{app_kind}")
+
+
+DAEMON_CHECKS = {
+    # image (built by `make lab-up`), file suffix, the daemon's own configuration check
+    "haproxy": ("galera-lab/haproxy:2.6-bookworm", "cfg", 'haproxy -c -q -f "$f"'),
+    "keepalived": ("galera-lab/keepalived:2.2-bookworm", "conf", 'keepalived -t -f "$f"'),
+    "mariadb": ("galera-lab/mariadb:10.11-bookworm", "cnf", 'my_print_defaults --defaults-file="$f" mysqld galera'),
+}
+
+
+@pytest.mark.parametrize("daemon", sorted(DAEMON_CHECKS))
+def test_the_daemons_accept_every_rendered_config(daemon: str) -> None:
+    """HAProxy's `-c`, keepalived's `-t` and MariaDB's option-file reader on the configs the
+    property test above rendered (all of its examples; run alone, the defaults), in their
+    own images: one container per daemon, every file checked."""
+    from lab.images import image_present
+
+    image, suffix, command = DAEMON_CHECKS[daemon]
+    try:
+        present = image_present(image)
+    except Exception as exc:  # noqa: BLE001 - no engine answers: the check can't run
+        pytest.skip(f"{daemon}'s check runs in {image}: the Docker engine is not reachable ({exc})")
+    if not present:
+        pytest.skip(f"{daemon}'s check runs in {image}, not on this machine: `make lab-up` builds it")
+    if not list(DAEMON_CHECKED.glob(f"*.{suffix}")):
+        plan = make_plan(load_spec(None, []), "haproxy")
+        _keep_for_daemons(rendered_files(plan, SECRETS))
+    files = sorted(DAEMON_CHECKED.glob(f"*.{suffix}"))
+    os.chmod(DAEMON_CHECKED, 0o755)
+    for f in files:
+        f.chmod(0o644)
+    script = f'for f in /cfg/*.{suffix}; do {command} >/dev/null 2>/tmp/err || ' \
+             '{ echo "$f:"; cat /tmp/err; }; done'
+    # Docker's default bridge: keepalived -t wants a real interface (eth0); a check sends nothing
+    proc = subprocess.run(["docker", "run", "--rm", "-v", f"{DAEMON_CHECKED}:/cfg:ro", image,
+                           "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and not proc.stdout.strip(), f"{daemon} refused:\n{proc.stdout}{proc.stderr}"
+    print(f"{daemon}: {len(files)} rendered configs accepted")
 
 
 @pytest.mark.parametrize("key, value, expected", [
