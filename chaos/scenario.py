@@ -33,6 +33,7 @@ from lab.paths import stack_dir
 from lab.plan import resolve
 from lab.runtime import Lab, leftover_resources
 from lab.spec import LabSpec
+from lab.tiers.base import Backend
 
 PROJECT = SUITES["chaos"].project
 
@@ -317,8 +318,16 @@ class Scenario:
         return found[-1]
 
     def wait_healthy(self, timeout: float = 180.0) -> float:
-        """Every node Synced in a Primary component of full size, proxies, VIP and app OK."""
-        return self.wait(lambda: self.lab.status().healthy, "the whole lab healthy", timeout, interval=0.5)
+        """Every node Synced in a Primary component of full size, proxies, VIP and app OK, and
+        every proxy settled (each node back in its role). Why settled: HAProxy fails back to
+        node1 once its checks rise and then closes the sessions on the backup writer; a
+        scenario that ended before that saw its last write cut (rolling_restart, once)."""
+        tier = self.lab.plan.tier
+
+        def settled() -> bool:
+            status = self.lab.status()
+            return status.healthy and all(tier.settled([Backend(**b) for b in p.backends]) for p in status.proxies)
+        return self.wait(settled, "the whole lab healthy and every proxy settled", timeout, interval=0.5)
 
     # ---- verdicts ----
 
