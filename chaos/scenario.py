@@ -237,9 +237,8 @@ class Scenario:
             self.verdicts[f"chamilo_{kind.removeprefix('chamilo_')}_downtime"] = d
         reads = self.history.ops("chamilo_read_own_write")
         stale = sum(1 for op in reads if op.error and op.error.startswith("stale"))
-        lost = sum(1 for op in self.history.ops("chamilo_session")
+        lost = sum(1 for kind in ("chamilo_session", "chamilo_write") for op in self.history.ops(kind)
                    if op.error and op.error.startswith("session lost"))
-        lost += sum(1 for op in self.history.ops("chamilo_write") if op.error and op.error.startswith("session lost"))
         self.figures.update(chamilo=seen, chamilo_stale_reads=stale, chamilo_reads=len(reads),
                             chamilo_sessions_lost=lost,
                             http_downtime_ms=seen.get("http", {}).get("downtime_ms"),

@@ -37,6 +37,7 @@ import pymysql
 
 from chaos.history import History, Op, Outcome
 from lab import db
+from lab.status import page_title
 
 WRITES_TABLE = "lab.chaos_writes"
 ROUTE_TABLE = "lab.chaos_route"
@@ -358,10 +359,8 @@ def page_gist(body: bytes) -> str:
         found = re.search(pattern, text)
         if found:
             return ": " + found.group(0).strip()
-    title = re.search(rb"<title[^>]*>(.*?)</title>", head, re.S | re.I)
-    if title and title.group(1).strip():
-        return ": " + " ".join(title.group(1).decode(errors="replace").split())[:100]
-    return ""
+    title = page_title(head)
+    return f": {title}" if title else ""
 
 
 def served_node(body: bytes) -> str | None:

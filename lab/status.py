@@ -63,6 +63,13 @@ Chamilo's login form). Why not the status code alone: Chamilo answers HTTP 200 w
 "Database is unavailable" page while it can't reach the database."""
 
 
+def page_title(body: bytes) -> str:
+    """A page's <title> on one line (at most 100 characters), "" without one: how Chamilo's
+    error pages say what went wrong (e.g. "Database is unavailable", with HTTP 200)."""
+    title = re.search(rb"<title[^>]*>(.*?)</title>", body[:200000], re.S | re.I)
+    return " ".join(title.group(1).decode(errors="replace").split())[:100] if title else ""
+
+
 @dataclass
 class AppStatus:
     kind: str
@@ -194,9 +201,8 @@ class Probe:
             with urllib.request.urlopen(request, timeout=3) as resp:
                 body = resp.read()
                 if resp.status == 200 and APP_WORKS[self.plan.app_kind] not in body:
-                    title = re.search(rb"<title[^>]*>(.*?)</title>", body[:100000], re.S | re.I)
-                    shown = " ".join(title.group(1).decode(errors="replace").split())[:100] if title else "?"
-                    return AppStatus(self.plan.app_kind, url, resp.status, f"a page other than its home page: {shown}")
+                    return AppStatus(self.plan.app_kind, url, resp.status,
+                                     f"a page other than its home page: {page_title(body) or '?'}")
                 return AppStatus(self.plan.app_kind, url, resp.status)
         except urllib.error.HTTPError as exc:
             return AppStatus(self.plan.app_kind, url, exc.code, str(exc.reason))
