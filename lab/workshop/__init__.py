@@ -1,0 +1,1 @@
+"""Training workshops: guided exercises on a lab, and a room of labs, one per student."""
