@@ -86,7 +86,7 @@ def lab_healthy(ctx: Ctx, p: HealthyParams) -> Verdict:
         if not status.vip.sql_ok:
             bad.append(f"no SQL through the VIP ({status.vip.error})")
         if not status.app.ok:
-            bad.append(f"app {status.app.http_status or status.app.error}")
+            bad.append(f"app: {status.app.error or status.app.http_status}")
         return Verdict(False, "not healthy yet: " + "; ".join(bad))
     tier = ctx.lab.plan.tier
     unsettled = [x.name for x in status.proxies if not tier.settled([backend_of(b) for b in x.backends])]
