@@ -18,7 +18,7 @@ from lab.runtime import Lab
 from lab.spec import load_spec
 from lab.workshop import session as session_mod
 from lab.workshop.actions import ACTIONS, fault_keys
-from lab.workshop.checks import CHECKS, Verdict
+from lab.workshop.checks import CHECKS, Verdict, downtimes, rolling_verdict
 from lab.workshop.model import Exercise, ExerciseError, exercise_files, find, load_exercises, parse_exercise
 from lab.workshop.progress import Progress, load_progress, progress_path, save_progress
 from lab.workshop.session import Workshop, render_text
@@ -237,3 +237,31 @@ def test_check_button_endpoint_needs_the_header_and_runs_the_check() -> None:
     assert r.status_code == 200 and r.json()["reason"] == "node1 still running" and fake.checked == 1
     page = client.get("/").text
     assert 'id="workshop-check"' in page
+
+
+# ---- the rolling-restart rule (Docker events → down spans → verdict) --------------------------------
+
+
+def ev(name: str, action: str, at: float) -> dict[str, Any]:
+    return {"Action": action, "timeNano": int(at * 1e9), "Actor": {"Attributes": {"name": name}}}
+
+
+NAMES = {"ws-node1": "node1", "ws-node2": "node2"}
+
+
+def test_rolling_restart_one_at_a_time_is_done() -> None:
+    events = [ev("ws-node1", "die", 10), ev("ws-node1", "start", 12), ev("ws-node2", "die", 20),
+              ev("ws-node2", "start", 21), ev("ws-app", "die", 11), ev("ws-node1", "die", 1)]
+    spans = downtimes(events, NAMES, since=5)
+    assert spans == {"node1": [(10, 12)], "node2": [(20, 21)]}
+    assert rolling_verdict(spans).done
+
+
+def test_two_down_at_once_or_one_never_restarted_is_not_done() -> None:
+    both = downtimes([ev("ws-node1", "die", 10), ev("ws-node2", "die", 11), ev("ws-node1", "start", 12),
+                      ev("ws-node2", "start", 13)], NAMES, since=0)
+    verdict = rolling_verdict(both)
+    assert not verdict.done and "node2 went down while node1 was still down" in verdict.reason
+    one = rolling_verdict(downtimes([ev("ws-node1", "die", 10), ev("ws-node1", "start", 12),
+                                     ev("ws-node2", "die", 20)], NAMES, since=0))
+    assert not one.done and "node2" in one.reason

@@ -260,35 +260,50 @@ def reads_wait(ctx: Ctx, p: ReadsWaitParams) -> Verdict:
     return Verdict(True, f"read-your-writes proven: {figures}")
 
 
-def rolling_restart(ctx: Ctx, p: NoParams) -> Verdict:
-    """Every node was stopped and started again since the exercise began, never two at once
-    (Docker's own events say when each died and started), and the cluster is whole again."""
-    since = ctx.progress.started
-    spec = ctx.lab.spec
-    names = {spec.container(n): n for n in spec.node_names}
-    events = ctx.lab.docker.events(since=int(since), until=int(time.time()) + 1, decode=True,
-                                   filters={"type": "container", "label": f"galera-lab.project={spec.project}"})
-    down: dict[str, list[list[float]]] = {n: [] for n in spec.node_names}
-    for ev in events:
+def downtimes(events: list[dict[str, Any]], names: dict[str, str], since: float) -> dict[str, list[tuple[float, float]]]:
+    """Per node, each (died, started again) span since `since`, from Docker events (a pure
+    function of the events, so that its overlap rule is unit-tested); inf while still down."""
+    down: dict[str, list[list[float]]] = {n: [] for n in names.values()}
+    for ev in sorted(events, key=lambda e: e.get("timeNano", 0)):
         node = names.get(ev.get("Actor", {}).get("Attributes", {}).get("name", ""))
-        if node is None or ev.get("timeNano", 0) / 1e9 < since:
+        at = ev.get("timeNano", 0) / 1e9
+        if node is None or at < since:
             continue
-        at = ev["timeNano"] / 1e9
-        if ev.get("status") == "die" or ev.get("Action") == "die":
+        action = ev.get("Action") or ev.get("status")
+        if action == "die" and not (down[node] and down[node][-1][1] == float("inf")):
             down[node].append([at, float("inf")])
-        elif (ev.get("status") == "start" or ev.get("Action") == "start") and down[node] and down[node][-1][1] == float("inf"):
+        elif action == "start" and down[node] and down[node][-1][1] == float("inf"):
             down[node][-1][1] = at
-    not_yet = [n for n, spans in down.items() if not any(s[1] != float("inf") for s in spans)]
+    return {n: [(a, b) for a, b in spans] for n, spans in down.items()}
+
+
+def rolling_verdict(spans: dict[str, list[tuple[float, float]]]) -> Verdict:
+    """Done when every node went down and came back, and no two were down at the same time."""
+    not_yet = [n for n, ss in spans.items() if not any(b != float("inf") for _, b in ss)]
     if not_yet:
         return Verdict(False, f"not restarted since the exercise began: {', '.join(not_yet)}")
-    spans = sorted((s[0], s[1], n) for n, ss in down.items() for s in ss)
-    for (a0, a1, an), (b0, _, bn) in zip(spans, spans[1:]):
+    ordered = sorted((a, b, n) for n, ss in spans.items() for a, b in ss)
+    for (_, a1, an), (b0, _, bn) in zip(ordered, ordered[1:]):
         if b0 < a1:
             return Verdict(False, f"{bn} went down while {an} was still down: not one at a time")
+    return Verdict(True, f"{', '.join(spans)} restarted one at a time")
+
+
+def rolling_restart(ctx: Ctx, p: NoParams) -> Verdict:
+    """Every node was stopped and started again since the exercise began, never two at once
+    (Docker's own events say when each died and started), and the cluster is whole again with
+    every acknowledged write."""
+    since = ctx.progress.started
+    spec = ctx.lab.spec
+    events = list(ctx.lab.docker.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                        filters={"type": "container", "label": f"galera-lab.project={spec.project}"}))
+    verdict = rolling_verdict(downtimes(events, {spec.container(n): n for n in spec.node_names}, since))
+    if not verdict.done:
+        return verdict
     healthy = lab_healthy(ctx, HealthyParams(acked_writes=True))
     if not healthy.done:
         return Verdict(False, healthy.reason)
-    return Verdict(True, f"{', '.join(spec.node_names)} restarted one at a time; {healthy.reason}")
+    return Verdict(True, f"{verdict.reason}; {healthy.reason}")
 
 
 CHECKS: dict[str, CheckDef] = {
