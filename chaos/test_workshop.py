@@ -96,6 +96,26 @@ def _leave_healthy(lab: Lab, ws: Workshop) -> None:
     assert verdict.done, verdict.reason
 
 
+def test_dashboard_check_button_runs_the_same_check(lab: Lab, workshop: Workshop) -> None:
+    """The dashboard's Check button (`Dashboard.workshop_check`, POST /api/workshop/check) on the
+    real lab: it sees the exercise the terminal started, says not done with the check's reason,
+    and reads the progress file the terminal writes."""
+    from lab.dashboard.service import Dashboard
+
+    completed = list(workshop.progress.completed)
+    dash = Dashboard(lab, clients=False)  # not started: no poller, no clients; only the workshop part
+    workshop.start(EXERCISES[0].id)
+    try:
+        state = dash.workshop_state()
+        assert state is not None and state["exercise"]["id"] == EXERCISES[0].id and state["step"]["index"] == 1
+        verdict = dash.workshop_check()
+        assert verdict["done"] is False and verdict["reason"], verdict
+        assert verdict["workshop"]["step"]["index"] == 1
+    finally:
+        workshop.progress.exercise, workshop.progress.completed = None, completed
+        workshop.save()
+
+
 def test_all_exercises_left_the_lab_healthy(lab: Lab, workshop: Workshop) -> None:
     """After the course: the lab whole and every exercise completed."""
     deadline = time.monotonic() + 60

@@ -252,6 +252,7 @@ $("workshop-check").onclick = async () => {
   if (v) {
     $("workshop-result").textContent = `${v.done ? "done" : "not done"}: ${v.reason}`;
     $("workshop-result").className = v.done ? "ok" : "error";
+    $("action").textContent = "";  // the verdict above says it; "check: done" there would read as the step's
     renderWorkshop(v.workshop);
   }
   $("workshop-check").disabled = false;
