@@ -265,3 +265,12 @@ def test_two_down_at_once_or_one_never_restarted_is_not_done() -> None:
     one = rolling_verdict(downtimes([ev("ws-node1", "die", 10), ev("ws-node1", "start", 12),
                                      ev("ws-node2", "die", 20)], NAMES, since=0))
     assert not one.done and "node2" in one.reason
+
+
+def test_every_placeholder_in_the_shipped_texts_is_known(lab: Lab) -> None:
+    import re
+    for ex in load_exercises():
+        texts = [ex.goal] + [t for s in ex.steps for t in (s.explain, s.hint, s.action.command or "")]
+        for text in texts:
+            left = re.findall(r"\{[a-z_0-9]+\}", render_text(text, lab))
+            assert not left, f"{ex.id}: unknown placeholder(s) {left}"

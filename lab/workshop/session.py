@@ -37,6 +37,7 @@ def text_values(lab: Lab) -> dict[str, str]:
         "mariadb_image": lab.plan.images.get("mariadb", "galera-lab/mariadb"),
         "node1": str(spec.node_address(spec.node_names[0])),
         "nodes": " ".join(str(spec.node_address(n)) for n in spec.node_names),
+        "node_containers": " ".join(spec.container(n) for n in spec.node_names),
         "tier_pooling": ("pools backend connections: a pooled connection keeps the value it was opened with, so "
                          "close the pooled connections after the change (KILL them on the nodes, or restart the "
                          "proxies one at a time)") if tier.pools_connections else
