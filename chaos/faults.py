@@ -242,6 +242,14 @@ def heal_all() -> list[str]:
 atexit.register(heal_all)
 
 
+def detach(fault: Fault) -> None:
+    """Leave an applied fault in place when this process ends: out of the registry, so neither
+    `heal_all()` nor the exit hook heals it. Why: `galera-lab workshop` injects a fault for the
+    student to look at after the command has returned; `workshop heal` or `up` undoes it."""
+    with _LOCK:
+        _ACTIVE.pop(fault.id, None)
+
+
 # ---- faults ----------------------------------------------------------------------------------
 
 

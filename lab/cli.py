@@ -20,6 +20,7 @@ from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs, resolve
 from lab.runtime import Lab
 from lab.spec import LabSpec, load_spec, parse_override
+from lab.workshop import cli as workshop_cli
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -260,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("results", nargs="?", type=Path, help="results.json or its run folder")
     stale_cli.add_parser(sub, _spec_args)
     chaos_cli.add_parser(sub, _spec_args)
+    workshop_cli.add_parser(sub, _spec_args)
     secrets = sub.add_parser("secrets", help="the lab's generated passwords")
     secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True, parser_class=_Parser)
     p = secrets_sub.add_parser("rotate", help="new values for every generated secret, applied to a running "

@@ -62,6 +62,8 @@ SUITES: dict[str, Isolation] = {
     "plugin": Isolation("plugin-lab", "198.18.80.0/23", 101, 18180),
     # the dashboard's browser test (tests/test_dashboard_e2e.py)
     "dash": Isolation("dash-lab", "198.18.100.0/23", 121, 18100),
+    # the workshop exercises' checks, both ways, on a real lab (chaos/test_workshop.py)
+    "workshop": Isolation("ws-lab", "198.18.110.0/23", 131, 18110),
     # secrets rotation under load (tests/test_secrets_rotate.py): backend in 198.18.70.0/23,
     # frontend in 198.18.72.0/23
     "rotate": Isolation("rotate-lab", "198.18.70.0/23", 111, 18083, frontend="198.18.72.0/24"),

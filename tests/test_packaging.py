@@ -53,6 +53,9 @@ def test_wheel_carries_every_template_and_build_context_file(wheel: zipfile.ZipF
     assert expected <= names, sorted(expected - names)
     assert "galera_lab_data/compose/templates/compose.yaml.j2" in names
     assert "galera_lab_data/profiles/fast.yaml" in names
+    # the workshop's exercises are package data of lab.workshop (read with importlib.resources)
+    shipped = {f"lab/workshop/exercises/{p.name}" for p in (REPO / "lab/workshop/exercises").glob("*.yaml")}
+    assert len(shipped) >= 8 and shipped <= names, sorted(shipped - names)
     # nothing hand-supplied (a Chamilo release, a ProxySQL .deb) rides along
     assert not [n for n in names if n.endswith((".tar.gz", ".zip")) or n.endswith(".deb") and "/deb/" in n]
     # entrypoints keep their exec bit (the images chmod them too, but a context hash must match)

@@ -3,7 +3,8 @@
 Routes: `/` the page, `/static/*` its script and style (shipped in the package: nothing comes
 from a CDN, the page works on a machine without internet), `/api/state` one snapshot,
 `/api/catalog` the fault buttons, `/events` the live stream (server-sent events, one
-snapshot a second), `POST /api/faults/{key}` inject, `POST /api/heal` heal one or all.
+snapshot a second), `POST /api/faults/{key}` inject, `POST /api/heal` heal one or all, `POST /api/workshop/check`
+the workshop's Check button (the current step's check, as `galera-lab workshop check`).
 
 Why the guards: the POSTs break a database cluster. The server binds to 127.0.0.1 by
 default; a Host header check (TrustedHostMiddleware) stops DNS-rebinding pages from reaching
@@ -41,6 +42,7 @@ class DashboardLike(Protocol):
     def catalog(self) -> list[dict[str, str]]: ...
     def inject(self, key: str, auto_heal_s: float | None = None) -> dict[str, Any]: ...
     def heal(self, fault_id: int | None = None) -> list[dict[str, Any]]: ...
+    def workshop_check(self) -> dict[str, Any]: ...
 
 
 def allowed_hosts(bind: str) -> list[str]:
@@ -117,6 +119,11 @@ def create_app(dash: DashboardLike, bind: str = "127.0.0.1", interval: float = 1
         healed = await run_in_threadpool(dash.heal, int(fid) if fid is not None else None)
         return JSONResponse({"healing": healed})
 
+    async def workshop_check(request: Request) -> Response:
+        if (no := refused(request)) is not None:
+            return no
+        return JSONResponse(await run_in_threadpool(dash.workshop_check))
+
     routes = [
         Route("/", index),
         Route("/api/state", get_state),
@@ -124,6 +131,7 @@ def create_app(dash: DashboardLike, bind: str = "127.0.0.1", interval: float = 1
         Route("/events", events),
         Route("/api/faults/{key}", inject, methods=["POST"]),
         Route("/api/heal", heal, methods=["POST"]),
+        Route("/api/workshop/check", workshop_check, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(bind))])

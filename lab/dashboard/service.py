@@ -28,6 +28,7 @@ from chaos import faults
 from chaos.workloads import AvailabilityProbe, Endpoint, Workload, Writer, ensure_tables, error_text
 from lab.dashboard import catalog, state
 from lab.dashboard.probes import StaleReadProbe
+from lab.errors import LabError
 from lab.status import LabStatus
 
 Say = Callable[[str], None]
@@ -70,6 +71,7 @@ class Dashboard:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dash-probe")
         self._workloads: dict[str, Workload] = {}
         self._tables_ready = False
+        self._exercises: list[Any] | None = None
         self._poller = threading.Thread(target=self._poll_loop, name="dash-poller", daemon=True)
 
     # ---- lifecycle ----
@@ -226,7 +228,33 @@ class Dashboard:
         snap["version"] = self.version
         snap["tier"] = getattr(self.lab.plan, "proxy_kind", None)
         snap["app_kind"] = getattr(self.lab.plan, "app_kind", None)
+        snap["workshop"] = self.workshop_state()
         return snap
+
+    # ---- the workshop's current step (lab/workshop/session.py) ----
+
+    def _workshop(self) -> Any:
+        from lab.workshop.session import Workshop
+
+        if self._exercises is None:
+            from lab.workshop.model import load_exercises
+            self._exercises = load_exercises()
+        return Workshop(self.lab, self._exercises)
+
+    def workshop_state(self) -> dict[str, Any] | None:
+        """The student's exercise and step, read from the progress file the terminal writes too."""
+        try:
+            return self._workshop().state_json()
+        except LabError as exc:
+            return {"error": str(exc)}
+
+    def workshop_check(self) -> dict[str, Any]:
+        """The Check button: the same check `galera-lab workshop check` runs; moves on when done."""
+        try:
+            verdict = self._workshop().check()
+        except LabError as exc:
+            return {"done": False, "reason": str(exc), "workshop": self.workshop_state()}
+        return {"done": verdict.done, "reason": verdict.reason, "workshop": self.workshop_state()}
 
     def catalog(self) -> list[dict[str, str]]:
         return catalog.catalog_json()

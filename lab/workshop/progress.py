@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 FILE = "workshop-progress.json"
 
@@ -28,6 +29,11 @@ class Progress:
     completed: list[str] = field(default_factory=list)
     total: int = 0
     updated: float = 0.0
+    # what the exercise remembered at its start (the writer then, the acknowledged writes, …),
+    # so that a later check compares with the lab as it was, not with what the student says
+    facts: dict[str, Any] = field(default_factory=dict)
+    answer: str | None = None  # the student's last `workshop answer`, for the current step
+    started: float = 0.0  # when the current exercise started
 
     @property
     def done(self) -> bool:
@@ -46,7 +52,8 @@ def load_progress(stack: Path) -> Progress:
         return Progress()
     return Progress(exercise=raw.get("exercise"), step=int(raw.get("step", 0)),
                     completed=[str(x) for x in raw.get("completed", [])], total=int(raw.get("total", 0)),
-                    updated=float(raw.get("updated", 0.0)))
+                    updated=float(raw.get("updated", 0.0)), facts=dict(raw.get("facts") or {}),
+                    answer=raw.get("answer"), started=float(raw.get("started", 0.0)))
 
 
 def save_progress(stack: Path, progress: Progress) -> None:

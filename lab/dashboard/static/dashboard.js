@@ -185,6 +185,21 @@ function render(snap) {
   drawChart($("chart-stale"), s.t, s.stale_rate, "#d68910", snap.events, snap.window_s);
   renderFaults(snap.faults);
   renderEvents(snap.events);
+  renderWorkshop(snap.workshop);
+}
+
+function renderWorkshop(w) {
+  // the student's exercise and step (galera-lab workshop); hidden until one is started
+  const on = Boolean(w && (w.exercise || w.error));
+  $("workshop").hidden = !on;
+  if (!on) return;
+  if (w.error) { $("workshop-title").textContent = w.error; return; }
+  const st = w.step;
+  $("workshop-title").textContent = `${w.exercise.title} (${w.completed.length}/${w.total} done)`;
+  $("workshop-step").textContent = `step ${st.index}/${st.count}: ${st.title}`;
+  $("workshop-explain").textContent = st.explain;
+  $("workshop-command").textContent = st.question ? `${st.question} → galera-lab workshop answer …`
+    : (st.command || "") + (st.dashboard ? `${st.command ? " · or the button " : "the button "}"${st.dashboard}"` : "");
 }
 
 async function post(url, body, what) {
@@ -231,5 +246,16 @@ function connect() {
 }
 
 $("heal-all").onclick = () => post("/api/heal", {}, "heal all");
+$("workshop-check").onclick = async () => {
+  $("workshop-check").disabled = true;
+  const v = await post("/api/workshop/check", {}, "check");
+  if (v) {
+    $("workshop-result").textContent = `${v.done ? "done" : "not done"}: ${v.reason}`;
+    $("workshop-result").className = v.done ? "ok" : "error";
+    $("action").textContent = "";  // the verdict above says it; "check: done" there would read as the step's
+    renderWorkshop(v.workshop);
+  }
+  $("workshop-check").disabled = false;
+};
 loadButtons();
 connect();
