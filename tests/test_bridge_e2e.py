@@ -9,6 +9,9 @@ One test function: each step needs the lab the previous one made, and a lab cost
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -74,6 +77,16 @@ def test_bridge_frontend(tmp_path: Path) -> None:
                     for host_port, vip_port in frontend.forwarded_ports(lab.plan)}
         assert bindings == expected
         assert status.forward is not None and status.forward.sql_ok and status.frontend == "bridge"
+        env = {**os.environ, "LAB_HOME": str(tmp_path)}
+        shown = subprocess.run([sys.executable, "-m", "lab.cli", "status", "--project", spec.project], env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert "forwarder" in shown.stdout and "frontend: Docker bridge network" in " ".join(shown.stdout.split())
+        as_json = subprocess.run([sys.executable, "-m", "lab.cli", "status", "--json", "--project", spec.project],
+                                 env=env, capture_output=True, text=True, timeout=120)
+        st = json.loads(as_json.stdout)
+        assert st["frontend"] == "bridge" and st["forward"]["sql_ok"] is True
+        assert st["forward"]["port"] == spec.networks.frontend.forward_port
 
         # 2. SQL through the VIP from this host, and through the forwarder
         vip_ep = Endpoint.vip(lab)

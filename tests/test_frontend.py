@@ -161,3 +161,17 @@ def test_mode_line_says_what_differs() -> None:
     mac = frontend.mode_line(make_plan(load_spec()), LINUX_OS)
     assert mac.startswith("frontend: macvlan on host bridge glb-galera-lab") and "gls-galera-lab" in mac
     assert "\n" not in line + mac
+
+
+# ---- preflight on Docker Desktop (its `docker info` stood in for: no Docker Desktop here) ----
+
+@pytest.mark.parametrize("driver", ["auto", "bridge", "macvlan"])
+def test_up_on_docker_desktop_is_refused_before_anything_starts(monkeypatch: pytest.MonkeyPatch, driver: str) -> None:
+    from lab import preflight
+    from lab.errors import PreflightError
+
+    monkeypatch.setattr(preflight, "engine_info", lambda: {"OperatingSystem": DESKTOP_OS})
+    with pytest.raises(PreflightError) as err:
+        preflight.check(load_spec(None, [("networks.frontend.driver", driver)]))
+    msg = str(err.value)
+    assert "Docker Desktop" in msg and "run the lab on a Linux engine" in msg and "\n" not in msg
