@@ -94,7 +94,7 @@ def print_summary(lab: Lab, status: Any) -> None:
         ("Galera", ", ".join(f"{n.name} {spec.node_address(n.name)}" for n in status.galera)),
         ("proxies", f"{lab.plan.proxy_kind}: " + ", ".join(f"{p} {spec.proxy_frontend_address(p)}" for p in spec.proxy_names)),
         ("VIP (SQL)", f"{lab.plan.tier.endpoints_text()}, on {status.vip.holder}"),
-        *([("forwarder", lab.probe.forward_text())] if lab.plan.bridge else []),
+        *([("forwarder", frontend.published_text(lab.plan))] if lab.plan.bridge else []),
         ("application", f"{lab.plan.app_kind}: {lab.probe.app_url()}"),
         ("connect", _connect_hint(lab)),
         ("secrets", f"{lab.stack / 'secrets.env'} (mode 0600)"),
@@ -150,7 +150,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     f = st.forward
     if f is not None:
         t.add_row("forwarder", "[green]sql ok[/green]" if f.sql_ok else "[red]down[/red]",
-                  f"{lab.probe.forward_text()}, served by {f.served_by or f.error}")
+                  f"{frontend.published_text(lab.plan)}, served by {f.served_by or f.error}")
     a = st.app
     t.add_row("app", "[green]ok[/green]" if a.ok else f"[red]{a.http_status}[/red]", f"{a.kind} {a.url} {a.error or ''}")
     console.print(t)

@@ -74,6 +74,12 @@ def forwarded_ports(plan: Plan) -> list[tuple[int, int]]:
     return pairs
 
 
+def published_text(plan: Plan) -> str:
+    """Where the forwarder publishes what, e.g. `127.0.0.1:16033 → 198.18.1.100:6033`."""
+    vip = plan.spec.keepalived.vip
+    return ", ".join(f"{FORWARD_BIND}:{host} → {vip}:{port}" for host, port in forwarded_ports(plan))
+
+
 def forwarder_script(plan: Plan) -> str:
     """The forwarder's shell command: one socat per port, each connection to the VIP made fresh
     (so a client after a failover reaches the new holder); the last socat is the main process."""
@@ -92,8 +98,7 @@ def mode_line(plan: Plan, os_name: str | None = None) -> str:
         return (f"frontend: macvlan on host bridge {spec.parent_bridge}; this host reaches the VIP {vip} through "
                 f"shim link {spec.shim_link} ({spec.shim_address}) as a LAN client would, and sees a failover "
                 "as clients on real machines do")
-    published = ", ".join(f"{FORWARD_BIND}:{host} → {vip}:{port}" for host, port in forwarded_ports(plan))
-    return (f"frontend: Docker bridge network; the VIP {vip} is reachable inside the lab and through {published} "
+    return (f"frontend: Docker bridge network; the VIP {vip} is reachable inside the lab and through {published_text(plan)} "
             f"(a forwarder); a failover seen through the forwarder also includes its reconnect to the new holder, "
             f"and a client's connection is accepted, then closed, while no proxy holds the VIP"
             + ("" if is_desktop(os_name) or os_name is None else

@@ -291,9 +291,9 @@ class Lab:
         """The bridge frontend's VIP forwarder, waited for through its published port (the one
         way a Docker Desktop host reaches the VIP)."""
         self._service_up([frontend.FORWARDER])
-        self.wait(lambda: self.probe.forward().sql_ok, f"SQL through the forwarder {self.probe.forward_text()}",
+        self.wait(lambda: self.probe.forward().sql_ok, f"SQL through the forwarder {frontend.published_text(self.plan)}",
                   deadline, say)
-        say(f"forwarder: {self.probe.forward_text()} ready")
+        say(f"forwarder: {frontend.published_text(self.plan)} ready")
 
     def _rejoin_sidecar(self, proxy: str, say: Say) -> None:
         """Restart a keepalived sidecar started before its proxy: it sits in the proxy's old,

@@ -19,7 +19,7 @@ import docker.errors
 import pymysql
 
 from lab import db
-from lab.frontend import FORWARD_BIND, forwarded_ports
+from lab.frontend import FORWARD_BIND
 from lab.plan import Plan
 
 
@@ -212,11 +212,6 @@ class Probe:
             return ForwardStatus(FORWARD_BIND, port, True, served_by)
         except pymysql.MySQLError as exc:
             return ForwardStatus(FORWARD_BIND, port, False, error=str(exc.args[-1] if exc.args else exc))
-
-    def forward_text(self) -> str:
-        """Where the forwarder publishes what, e.g. `127.0.0.1:16033 → 198.18.1.100:6033`."""
-        vip = self.spec.keepalived.vip
-        return ", ".join(f"{FORWARD_BIND}:{h} → {vip}:{p}" for h, p in forwarded_ports(self.plan))
 
     def app_url(self) -> str:
         return f"http://{self.spec.app.bind}:{self.spec.app.http_port}/"
