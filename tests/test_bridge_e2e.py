@@ -124,8 +124,11 @@ def test_bridge_frontend(tmp_path: Path) -> None:
         assert moved is not None and moved <= deadline, f"VIP moved after {moved} s (deadline {deadline} s)"
         by = {p: checkers.downtime([op for op in history.ops() if op.process == p], window_start=t0 - 1)
               for p in ("via-forwarder", "via-vip", "http")}
+        errors = {p: sorted({(op.error or "?")[:70] for op in history.ops() if op.process == p and op.outcome != "ok"})
+                  for p in ("via-forwarder", "via-vip")}
         print(f"\nbridge failover: VIP moved in {moved:.2f} s; longest outage "
-              + ", ".join(f"{p} {d.longest_ms:.0f} ms" for p, d in by.items()), file=sys.stderr)
+              + ", ".join(f"{p} {d.longest_ms:.0f} ms" for p, d in by.items()) + f"; errors seen {errors}",
+              file=sys.stderr)
         for process, down in by.items():
             assert down.ok, f"{process} still failing at the end: {down}"
         assert by["via-forwarder"].longest_ms <= (deadline + RECONNECT_MARGIN_S) * 1000, by["via-forwarder"]
