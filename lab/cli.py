@@ -13,11 +13,11 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from lab import chamilo, chaos_cli, engine, images, preflight, rotate, stale_cli
+from lab import chamilo, chaos_cli, engine, frontend, images, preflight, rotate, stale_cli
 from lab.errors import LabError
 from lab.grammar import printable
 from lab.paths import CHAMILO, stack_dir
-from lab.plan import image_defs, resolve
+from lab.plan import CHOICE_ROLES, image_defs, resolve
 from lab.runtime import Lab
 from lab.spec import LabSpec, load_spec, parse_override
 from lab.workshop import cli as workshop_cli
@@ -68,7 +68,7 @@ def _say_factory() -> Any:
 def cmd_generate(args: argparse.Namespace) -> int:
     lab = Lab.create(spec_from(args))
     changed = lab.render()
-    for role, c in zip(("proxy tier", "application"), lab.choices):
+    for role, c in zip(CHOICE_ROLES, lab.choices):
         console.print(f"{role}: {c.kind} ({c.reason})")
     console.print(f"rendered {lab.stack} ({len(changed)} file(s) changed)")
     return 0
@@ -95,8 +95,9 @@ def print_summary(lab: Lab, status: Any) -> None:
         ("Galera", ", ".join(f"{n.name} {spec.node_address(n.name)}" for n in status.galera)),
         ("proxies", f"{lab.plan.proxy_kind}: " + ", ".join(f"{p} {spec.proxy_frontend_address(p)}" for p in spec.proxy_names)),
         ("VIP (SQL)", f"{lab.plan.tier.endpoints_text()}, on {status.vip.holder}"),
+        *([("forwarder", frontend.published_text(lab.plan))] if lab.plan.bridge else []),
         ("application", f"{lab.plan.app_kind}: {lab.probe.app_url()}"),
-        ("connect", f"mariadb -h {spec.keepalived.vip} -P {spec.proxy.sql_port} -u chamilo -p  (password: APP_PASSWORD)"),
+        ("connect", _connect_hint(lab)),
         ("secrets", f"{lab.stack / 'secrets.env'} (mode 0600)"),
         ("stop", "make lab-down  (VOLUMES=1 also deletes the data), or galera-lab down [--volumes]"),
     ]
@@ -104,6 +105,14 @@ def print_summary(lab: Lab, status: Any) -> None:
     for k, v in rows:
         table.add_row(f"[bold]{k}[/bold]", v)
     console.print(table)
+
+
+def _connect_hint(lab: Lab) -> str:
+    """How a user's client reaches the VIP: directly (macvlan), or through the forwarder (bridge)."""
+    spec = lab.spec
+    host, port = (frontend.FORWARD_BIND, spec.networks.frontend.forward_port) if lab.plan.bridge else \
+        (spec.keepalived.vip, spec.proxy.sql_port)
+    return f"mariadb -h {host} -P {port} -u chamilo -p  (password: APP_PASSWORD)"
 
 
 def _lab_for(args: argparse.Namespace) -> Lab:
@@ -139,9 +148,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     v = st.vip
     t.add_row("VIP", "[green]sql ok[/green]" if v.sql_ok else "[red]down[/red]",
               f"{v.address}:{v.port} on {v.holder}, served by {v.served_by or v.error}")
+    f = st.forward
+    if f is not None:
+        t.add_row("forwarder", "[green]sql ok[/green]" if f.sql_ok else "[red]down[/red]",
+                  f"{frontend.published_text(lab.plan)}, served by {f.served_by or f.error}")
     a = st.app
     t.add_row("app", "[green]ok[/green]" if a.ok else f"[red]{a.http_status}[/red]", f"{a.kind} {a.url} {a.error or ''}")
     console.print(t)
+    console.print(frontend.mode_line(lab.plan, frontend.engine_os()), markup=False)
     return 0 if st.healthy else 1
 
 

@@ -50,7 +50,16 @@ class Isolation:
             # derived from the subnet again: the user's own would fall outside the suite's
             ("networks.frontend.shim_address", None),
             ("networks.frontend.parent", None),
+            # a bridge frontend's forwarder ports, apart from every other suite's (unused by macvlan)
+            ("networks.frontend.forward_port", _shifted(self.http_port, 10000)),
+            ("networks.frontend.forward_reader_port", _shifted(self.http_port, 20000)),
         ]
+
+
+def _shifted(port: int, by: int) -> int:
+    """A port `by` above `port`, or below when that would pass 65535: distinct suites' HTTP ports
+    give distinct forwarder ports."""
+    return port + by if port + by <= 65535 else port - by
 
 
 SUITES: dict[str, Isolation] = {
@@ -67,6 +76,8 @@ SUITES: dict[str, Isolation] = {
     # secrets rotation under load (tests/test_secrets_rotate.py): backend in 198.18.70.0/23,
     # frontend in 198.18.72.0/23
     "rotate": Isolation("rotate-lab", "198.18.70.0/23", 111, 18083, frontend="198.18.72.0/24"),
+    # the bridge frontend's real-lab test (tests/test_bridge_e2e.py)
+    "bridge": Isolation("br-lab", "198.18.120.0/23", 141, 18120),
 }
 
 

@@ -1,7 +1,8 @@
 """The plan: a spec with its `auto` choices made and its images named.
 
 `auto` means ProxySQL (or Chamilo) when its image is on this machine, else HAProxy (or the probe
-app). Only a local look-up decides: deciding by trying a download would send traffic off the
+app), and a macvlan frontend on a Linux engine, else a bridge (lab/frontend.py). Only a local
+look-up decides: deciding by trying a download would send traffic off the
 machine and, offline, wait on time-outs. The choice and its reason are printed before anything
 starts, and kept in the stack's plan.json so that status, down and the chaos suite see the
 same lab that up started.
@@ -14,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
+from lab import frontend
 from lab import images as img
 from lab.chamilo_layer import release_archive
+from lab.errors import SpecError
 from lab.spec import LabSpec
 from lab.tiers import AUTO_ORDER, ProxyTier, tier
 
@@ -26,6 +29,12 @@ class Plan:
     proxy_kind: str  # "proxysql" | "haproxy"
     app_kind: str  # "chamilo" | "probe"
     images: dict[str, str]  # role → image reference (mariadb, proxy, keepalived, app)
+    frontend_driver: str = "macvlan"  # "macvlan" | "bridge" (a plan.json from before the choice: macvlan)
+
+    @property
+    def bridge(self) -> bool:
+        """A bridge frontend: no host links, the VIP published on 127.0.0.1 by a forwarder."""
+        return self.frontend_driver == "bridge"
 
     @cached_property
     def tier(self) -> ProxyTier:
@@ -36,14 +45,15 @@ class Plan:
     def to_json(self) -> str:
         return json.dumps(
             {"spec": self.spec.model_dump(mode="json"), "proxy_kind": self.proxy_kind,
-             "app_kind": self.app_kind, "images": self.images},
+             "app_kind": self.app_kind, "images": self.images, "frontend_driver": self.frontend_driver},
             indent=2, sort_keys=True,
         ) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
         data = json.loads(text)
-        return cls(LabSpec.model_validate(data["spec"]), data["proxy_kind"], data["app_kind"], data["images"])
+        return cls(LabSpec.model_validate(data["spec"]), data["proxy_kind"], data["app_kind"], data["images"],
+                   data.get("frontend_driver", "macvlan"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,17 @@ def choose_app(spec: LabSpec, present: Callable[[str], bool]) -> Choice:
                            "downloaded (or from app.chamilo_archive)")
 
 
+def choose_frontend(spec: LabSpec, os_name: Callable[[], str | None] = frontend.engine_os) -> Choice:
+    """The frontend's driver; a bridge picked by `auto` must suit the spec too (lab/spec.py
+    refuses macvlan-only settings with an explicit bridge already)."""
+    driver, reason = frontend.choose_driver(spec, os_name)
+    if driver == "bridge":
+        refusal = spec.bridge_refusal()
+        if refusal:
+            raise SpecError(f"networks.frontend.driver auto picked bridge ({reason}), and {refusal}")
+    return Choice(driver, reason)
+
+
 def image_defs(spec: LabSpec, proxy_kind: str, app_kind: str) -> list[img.ImageDef]:
     """Images this plan runs, in build order."""
     proxy = tier(proxy_kind, spec).image()
@@ -86,10 +107,17 @@ def image_defs(spec: LabSpec, proxy_kind: str, app_kind: str) -> list[img.ImageD
     return [img.mariadb_image(spec), proxy, img.keepalived_image(), app]
 
 
-def resolve(spec: LabSpec, present: Callable[[str], bool] | None = None) -> tuple[Plan, list[Choice]]:
-    """Make the `auto` choices; `present` says whether an image tag is on this machine."""
+CHOICE_ROLES = ("proxy tier", "application", "frontend network")
+"""What each of `resolve`'s choices is about, in order (for the lines `up` and `generate` print)."""
+
+
+def resolve(spec: LabSpec, present: Callable[[str], bool] | None = None,
+            os_name: Callable[[], str | None] = frontend.engine_os) -> tuple[Plan, list[Choice]]:
+    """Make the `auto` choices; `present` says whether an image tag is on this machine, `os_name`
+    what the engine runs on."""
     present = present or img.image_present
     proxy = choose_proxy(spec, present)
     app = choose_app(spec, present)
+    net = choose_frontend(spec, os_name)
     defs = image_defs(spec, proxy.kind, app.kind)
-    return Plan(spec, proxy.kind, app.kind, {d.role: d.tag for d in defs}), [proxy, app]
+    return Plan(spec, proxy.kind, app.kind, {d.role: d.tag for d in defs}, net.kind), [proxy, app, net]

@@ -1,7 +1,8 @@
 """Checks of the machine made before anything is created, each failing with what to change.
 
-A spec can be valid and still not run here: no engine, an engine without macvlan support
-(Docker Desktop), no privilege to make host links, a port or subnet already in use. Finding
+A spec can be valid and still not run here: no engine, a macvlan frontend asked of an engine
+whose VM hides it from the host (Docker Desktop), no privilege to make host links, a port or
+subnet already in use. Finding
 that after half a stack exists is what users hate most, so `up` calls `check` first.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from lab import hostnet
+from lab import frontend, hostnet
 from lab.errors import PreflightError
 from lab.spec import LabSpec
 
@@ -82,8 +83,17 @@ def _own_app_publishes(spec: LabSpec, cli: docker.DockerClient) -> bool:
         return False
 
 
-def check_subnets(spec: LabSpec, cli: docker.DockerClient) -> None:
-    """No other Docker network and no host route may already use the lab's subnets."""
+def _own_forwarder_publishes(spec: LabSpec, cli: docker.DockerClient) -> bool:
+    try:
+        cli.containers.get(spec.container(frontend.FORWARDER))
+        return True
+    except docker.errors.NotFound:
+        return False
+
+
+def check_subnets(spec: LabSpec, cli: docker.DockerClient, host_routes: bool = True) -> None:
+    """No other Docker network and (`host_routes`: where this host routes to the lab) no host
+    route may already use the lab's subnets."""
     own = {f"{spec.project}-backend", f"{spec.project}-frontend"}
     wanted = {"networks.frontend.subnet": spec.networks.frontend.subnet,
               "networks.backend.subnet": spec.networks.backend.subnet}
@@ -103,6 +113,8 @@ def check_subnets(spec: LabSpec, cli: docker.DockerClient) -> None:
                         "choose another range in lab.yaml or remove that network"
                     )
     for key, mine in wanted.items():
+        if not host_routes:
+            break
         clash = hostnet.subnet_routed_elsewhere(mine, own_links)
         if clash:
             raise PreflightError(f"{key} {mine} is already routed on this host ({clash}); choose another range in lab.yaml")
@@ -112,27 +124,44 @@ def check(spec: LabSpec) -> list[str]:
     """Every machine-side check for `up`; returns notes worth printing (e.g. a linked plugin)."""
     notes: list[str] = []
     info = engine_info()
-    if "Docker Desktop" in str(info.get("OperatingSystem", "")):
+    os_name = str(info.get("OperatingSystem", ""))
+    desktop = frontend.is_desktop(os_name)
+    driver, _ = frontend.choose_driver(spec, lambda: os_name)
+    if desktop:
+        # the gap left (docs/ARCHITECTURE.md): health waits run from this host, not inside the containers
         raise PreflightError(
-            "Docker Desktop runs containers in a VM: a macvlan network there can't reach this host, "
-            "so the VIP would be unreachable; run the lab on a Linux host with Docker Engine"
-        )
-    if not has_net_admin():
-        raise PreflightError(
-            "making the macvlan parent bridge and shim link needs root or CAP_NET_ADMIN; run as root "
-            "(sudo make lab-up) or grant the capability"
-        )
-    for tool in ("ip",):
-        if shutil.which(tool) is None:
-            raise PreflightError(f"`{tool}` is missing: install iproute2")
+            "Docker Desktop runs containers in a VM whose networks this host can't reach: a macvlan frontend "
+            "can't reach the host at all, and a bridge frontend (networks.frontend.driver: bridge or auto) "
+            "renders with `galera-lab generate`, but `galera-lab up` checks every node and proxy at its lab "
+            "address, which the VM does not route here, so it would wait in vain; run the lab on a Linux "
+            "engine (docs/ARCHITECTURE.md, \"Frontend network: macvlan or bridge\")")
+    if driver == "macvlan":
+        if not has_net_admin():
+            raise PreflightError(
+                "making the macvlan parent bridge and shim link needs root or CAP_NET_ADMIN; run as root "
+                "(sudo make lab-up), grant the capability, or set networks.frontend.driver: bridge (no host links)"
+            )
+        if shutil.which("ip") is None:
+            raise PreflightError("`ip` is missing: install iproute2")
     plugin = ensure_compose_plugin()
     if plugin != "present":
         notes.append(f"Compose plugin: {plugin}")
     cli = docker.from_env(timeout=10)
-    check_subnets(spec, cli)
+    # a bridge lab on a host without iproute2 makes no host route of its own to check against
+    check_subnets(spec, cli, host_routes=shutil.which("ip") is not None)
     if not port_free(str(spec.app.bind), spec.app.http_port) and not _own_app_publishes(spec, cli):
         raise PreflightError(
             f"port {spec.app.bind}:{spec.app.http_port} is already in use on this host; set app.http_port "
             f"to a free port (e.g. --set app.http_port={spec.app.http_port + 1})"
         )
+    if driver == "bridge" and not _own_forwarder_publishes(spec, cli):
+        fe = spec.networks.frontend
+        ports = [("forward_port", fe.forward_port)]
+        if spec.proxy.kind != "proxysql":  # a reader port to forward: HAProxy's (auto may pick it)
+            ports.append(("forward_reader_port", fe.forward_reader_port))
+        for key, port in ports:
+            if not port_free(frontend.FORWARD_BIND, port):
+                raise PreflightError(
+                    f"port {frontend.FORWARD_BIND}:{port} is already in use on this host; set "
+                    f"networks.frontend.{key} to a free port (e.g. --set networks.frontend.{key}={port + 2})")
     return notes

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from lab import chamilo, templating
+from lab import chamilo, frontend, templating
 from lab.errors import LabError
 from lab.paths import TEMPLATES
 from lab.plan import Plan
@@ -126,7 +126,10 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
     tier = plan.tier
     ctx = {"spec": spec, "secrets": secrets, "proxy_kind": plan.proxy_kind, "proxy_service": tier.service(), "tier": tier,
            "app_kind": plan.app_kind, "images": plan.images,
-           "node_addresses": [str(spec.node_address(n)) for n in spec.node_names]}
+           "node_addresses": [str(spec.node_address(n)) for n in spec.node_names], "bridge": plan.bridge}
+    if plan.bridge:
+        ctx |= {"forwarder": frontend.FORWARDER, "forward_bind": frontend.FORWARD_BIND,
+                "forward_ports": frontend.forwarded_ports(plan), "forwarder_script": frontend.forwarder_script(plan)}
     out: dict[str, tuple[str, bool]] = {
         "compose.yaml": (env.get_template("compose.yaml.j2").render(ctx), False),
         "secrets/init.sql": (env.get_template("init.sql.j2").render(ctx), True),

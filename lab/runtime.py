@@ -21,10 +21,10 @@ import pymysql
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from lab import chamilo, db, engine, hostnet, images, preflight
+from lab import chamilo, db, engine, frontend, hostnet, images, preflight
 from lab.errors import LabError
 from lab.paths import CHAMILO, stack_dir
-from lab.plan import Choice, Plan, image_defs, resolve
+from lab.plan import CHOICE_ROLES, Choice, Plan, image_defs, resolve
 from lab.render import load_or_create_secrets, render
 from lab.spec import LabSpec
 from lab.status import LabStatus, Probe
@@ -148,7 +148,7 @@ class Lab:
         for note in preflight.check(self.spec):
             say(note)
         self.render()
-        for role, choice in zip(("proxy tier", "application"), self.choices):
+        for role, choice in zip(CHOICE_ROLES, self.choices):
             say(f"{role}: {choice.kind} ({choice.reason})")
         if self.plan.app_kind == "chamilo":
             chamilo.prepare_archive(self.spec, CHAMILO)
@@ -156,11 +156,15 @@ class Lab:
         built = images.ensure(image_defs(self.spec, self.plan.proxy_kind, self.plan.app_kind), say)
         if built:
             say(f"built {', '.join(built)}")
-        made = hostnet.ensure(self.hostnet)
-        say(f"host network: {', '.join(made) if made else 'present'} ({self.spec.shim_link} {self.spec.shim_address})")
+        if not self.plan.bridge:  # a bridge frontend needs nothing on the host: Docker makes the bridge
+            made = hostnet.ensure(self.hostnet)
+            say(f"host network: {', '.join(made) if made else 'present'} ({self.spec.shim_link} {self.spec.shim_address})")
+        say(frontend.mode_line(self.plan, frontend.engine_os()))
         deadline = time.monotonic() + timeout
         self.start_galera(say, deadline)
         self.start_proxies(say, deadline)
+        if self.plan.bridge:
+            self.start_forwarder(say, deadline)
         self.start_app(say, deadline)
         status = self.status()
         if not status.healthy:
@@ -283,6 +287,14 @@ class Lab:
         holder = [p for p in self.spec.proxy_names if self.probe.vip_holder_of(p)]
         say(f"proxies: {self.plan.proxy_kind} x{len(self.spec.proxy_names)} ready, VIP on {', '.join(holder) or '?'}")
 
+    def start_forwarder(self, say: Say, deadline: float) -> None:
+        """The bridge frontend's VIP forwarder, waited for through its published port (the one
+        way a Docker Desktop host reaches the VIP)."""
+        self._service_up([frontend.FORWARDER])
+        self.wait(lambda: self.probe.forward().sql_ok, f"SQL through the forwarder {frontend.published_text(self.plan)}",
+                  deadline, say)
+        say(f"forwarder: {frontend.published_text(self.plan)} ready")
+
     def _rejoin_sidecar(self, proxy: str, say: Say) -> None:
         """Restart a keepalived sidecar started before its proxy: it sits in the proxy's old,
         dead network namespace (a proxy that crashed and was started again), holding nothing."""
@@ -372,7 +384,8 @@ class Lab:
         except DockerException as exc:
             raise LabError(f"docker compose down failed: {exc.stderr or exc}") from None
         self._set_bootstrap(None)
-        removed = hostnet.remove(self.hostnet)
+        # a bridge frontend made no host link; Docker removed its bridge with the network
+        removed = [] if self.plan.bridge else hostnet.remove(self.hostnet)
         say(f"removed containers and networks{', data volumes' if volumes else ' (data kept)'}"
             + (f", host links {', '.join(removed)}" if removed else ""))
 

@@ -160,11 +160,43 @@ class KeepalivedSpec(_Strict):
 
 
 class FrontendNet(_Strict):
-    """The macvlan network carrying the VIP, proxies' client ports, the app and the host shim."""
+    """The network carrying the VIP, the proxies' client ports and the app: a macvlan on a host
+    bridge (the host reaches the VIP through a shim link, as a LAN client would), or a Docker
+    bridge network where macvlan can't reach the host (Docker Desktop); lab/frontend.py."""
 
+    driver: Literal["auto", "macvlan", "bridge"] = Field(
+        "auto", description="macvlan: on a host bridge with a host shim link (Linux engine); bridge: a Docker "
+        "bridge network, the VIP published on 127.0.0.1 by a forwarder; auto: macvlan on a Linux engine, "
+        "bridge on Docker Desktop")
     subnet: IPv4Net = IPv4Net("198.18.1.0/24")
-    parent: IfName | None = Field(None, description="host bridge used as macvlan parent (default: glb-<project>)")
-    shim_address: IPv4Addr | None = Field(None, description="host address on the frontend (default: last usable)")
+    parent: IfName | None = Field(None, description="macvlan only: host bridge used as macvlan parent "
+                                  "(default: glb-<project>)")
+    shim_address: IPv4Addr | None = Field(None, description="macvlan only: host address on the frontend "
+                                          "(default: last usable)")
+    forward_port: int = Field(16033, ge=1, le=65535, description="bridge only: port on 127.0.0.1 forwarded to "
+                              "the VIP's SQL port")
+    forward_reader_port: int = Field(16034, ge=1, le=65535, description="bridge only, HAProxy: port on "
+                                     "127.0.0.1 forwarded to the VIP's reader port")
+
+    @model_validator(mode="after")
+    def _forward_ports_distinct(self) -> FrontendNet:
+        if self.forward_port == self.forward_reader_port:
+            raise ValueError(f"port clash: networks.frontend.forward_port and forward_reader_port are both "
+                             f"{self.forward_port}; give each its own port")
+        return self
+
+    def bridge_refusal(self) -> str | None:
+        """Why this section can't describe a bridge frontend, or None.
+
+        Refused rather than ignored: `parent` and `shim_address` place host links that only a
+        macvlan frontend makes; a user who set them expects the lab on that parent or at that
+        address, and a bridge lab silently elsewhere would be a surprise found much later."""
+        for key in ("parent", "shim_address"):
+            if getattr(self, key) is not None:
+                return (f"networks.frontend.{key} is set, but a bridge frontend has no host "
+                        f"{'parent link' if key == 'parent' else 'shim link (the host address is the bridge gateway)'}; "
+                        f"remove it, or set networks.frontend.driver: macvlan on a Linux engine")
+        return None
 
 
 class BackendNet(_Strict):
@@ -270,7 +302,27 @@ class LabSpec(_Strict):
         shim = self.shim_address
         if shim not in fe or shim in (fe.network_address, fe.broadcast_address):
             raise ValueError(f"networks.frontend.shim_address {shim} must be a host address inside {fe}")
+        forward = self.networks.frontend
+        for key in ("forward_port", "forward_reader_port"):
+            if getattr(forward, key) == self.app.http_port:
+                raise ValueError(f"port clash: networks.frontend.{key} and app.http_port are both "
+                                 f"{self.app.http_port}; give each its own port")
+        if forward.driver == "bridge":
+            refusal = self.bridge_refusal()
+            if refusal:
+                raise ValueError(refusal)
         return self
+
+    def bridge_refusal(self) -> str | None:
+        """Why this spec can't run with a bridge frontend (chosen in the spec, or by `auto` on
+        Docker Desktop: lab/plan.py asks again then), or None."""
+        refusal = self.networks.frontend.bridge_refusal()
+        if refusal:
+            return refusal
+        if self.keepalived.vip == self.forwarder_address:
+            return (f"keepalived.vip {self.keepalived.vip} is the VIP forwarder's address on a bridge frontend; "
+                    f"choose another (e.g. {self.networks.frontend.subnet.network_address + 100})")
+        return None
 
     # ---- derived names and addresses (one place, so templates and runtime agree) ----
 
@@ -300,11 +352,17 @@ class LabSpec(_Strict):
         return self.networks.frontend.subnet.network_address + 30
 
     @property
+    def forwarder_address(self) -> IPv4Addr:
+        """The VIP forwarder of a bridge frontend (publishes the VIP's ports on 127.0.0.1)."""
+        return self.networks.frontend.subnet.network_address + 40
+
+    @property
     def app_backend_address(self) -> IPv4Addr:
         return self.networks.backend.subnet.network_address + 30
 
     @property
     def shim_address(self) -> IPv4Addr:
+        """The host's address on the frontend: the macvlan shim link's, or a bridge's gateway."""
         fe = self.networks.frontend
         return fe.shim_address or (fe.subnet.broadcast_address - 1)
 

@@ -19,6 +19,7 @@ import docker.errors
 import pymysql
 
 from lab import db
+from lab.frontend import FORWARD_BIND
 from lab.plan import Plan
 
 
@@ -57,6 +58,17 @@ class VipStatus:
     error: str | None = None
 
 
+@dataclass
+class ForwardStatus:
+    """A bridge frontend's VIP forwarder, tried as a host client would: SQL to its published port."""
+
+    address: str
+    port: int
+    sql_ok: bool
+    served_by: str | None = None
+    error: str | None = None
+
+
 APP_WORKS: dict[str, bytes] = {"probe": b"Database reachable", "chamilo": b'name="login"'}
 """What each application's home page shows when it works (the probe app's database check,
 Chamilo's login form). Why not the status code alone: Chamilo answers HTTP 200 with its own
@@ -89,6 +101,8 @@ class LabStatus:
     proxies: list[ProxyStatus]
     vip: VipStatus
     app: AppStatus
+    forward: ForwardStatus | None = None  # a bridge frontend's forwarder (None: macvlan, no forwarder)
+    frontend: str = "macvlan"  # the frontend network's driver
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -101,7 +115,7 @@ class LabStatus:
         n = len(self.galera)
         return (all(x.ready and x.cluster_size == n for x in self.galera)
                 and all(p.ready for p in self.proxies) and self.vip.sql_ok
-                and self.app.ok)
+                and self.app.ok and (self.forward is None or self.forward.sql_ok))
 
 
 class Probe:
@@ -189,6 +203,16 @@ class Probe:
         except pymysql.MySQLError as exc:
             return VipStatus(address, port, holder, False, error=str(exc.args[-1] if exc.args else exc))
 
+    def forward(self) -> ForwardStatus:
+        """SQL through the forwarder's published SQL port (only a bridge frontend has one)."""
+        port = self.spec.networks.frontend.forward_port
+        try:
+            with self.admin_sql(FORWARD_BIND, port, timeout=2) as conn:
+                served_by = db.query(conn, "SELECT @@wsrep_node_name")[0][0]
+            return ForwardStatus(FORWARD_BIND, port, True, served_by)
+        except pymysql.MySQLError as exc:
+            return ForwardStatus(FORWARD_BIND, port, False, error=str(exc.args[-1] if exc.args else exc))
+
     def app_url(self) -> str:
         return f"http://{self.spec.app.bind}:{self.spec.app.http_port}/"
 
@@ -218,4 +242,6 @@ class Probe:
                 p.details = self.proxy_details(p.name)
         holders = [p.name for p in proxies if p.holds_vip]
         holder = holders[0] if len(holders) == 1 else (",".join(holders) if holders else None)
-        return LabStatus(self.spec.project, nodes, proxies, self.vip(holder), self.app())
+        forward = self.forward() if self.plan.bridge else None
+        return LabStatus(self.spec.project, nodes, proxies, self.vip(holder), self.app(), forward,
+                         self.plan.frontend_driver)

@@ -11,9 +11,12 @@ from lab.render import render
 from lab.spec import LabSpec, load_spec
 
 
-def make_plan(spec: LabSpec, proxy_kind: str = "haproxy", app_kind: str = "probe") -> Plan:
+def make_plan(spec: LabSpec, proxy_kind: str = "haproxy", app_kind: str = "probe",
+              frontend_driver: str | None = None) -> Plan:
+    """A plan without asking this machine; the frontend as the spec says (`auto`: macvlan)."""
     defs = image_defs(spec, proxy_kind, app_kind)
-    return Plan(spec, proxy_kind, app_kind, {d.role: d.tag for d in defs})
+    driver = frontend_driver or {"auto": "macvlan"}.get(spec.networks.frontend.driver, spec.networks.frontend.driver)
+    return Plan(spec, proxy_kind, app_kind, {d.role: d.tag for d in defs}, driver)
 
 
 @pytest.fixture

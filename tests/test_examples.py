@@ -42,6 +42,11 @@ def test_example_spec_loads() -> None:
     assert spec.regression.tolerance("rejoin_s") == (True, 50.0, 500.0)
 
 
+def test_bridge_example_loads() -> None:
+    fe = load_spec(EXAMPLES / "bridge.yaml").networks.frontend
+    assert (fe.driver, fe.forward_port, fe.parent) == ("bridge", 16033, None)
+
+
 def test_example_tests_collect_with_the_plugin(tmp_path: Path) -> None:
     """From a copy outside the repository: the plugin's fixtures are found, nothing starts (--co)."""
     for name in ("test_failover.py", "lab.yaml", "pytest.ini"):

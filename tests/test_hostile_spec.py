@@ -85,6 +85,8 @@ LEAVES: dict[str, st.SearchStrategy[Any]] = {
     "keepalived.vrrp_version": st.sampled_from([2, 3]),
     "networks.frontend.parent": _rx(r"[a-z0-9_-]{1,15}"),
     "networks.frontend.shim_address": IP,
+    "networks.frontend.driver": st.sampled_from(["auto", "macvlan", "bridge"]),
+    "networks.frontend.forward_port": st.integers(1, 65535),
     "app.http_port": st.integers(1, 65535),
     "app.bind": st.sampled_from(["127.0.0.1", "0.0.0.0", "198.18.1.1"]),
     "app.chamilo_version": _rx(r"1\.11\.[0-9]{1,2}"),
@@ -108,15 +110,19 @@ def _check_compose(text: str, plan: Any) -> None:
     assert set(doc) == {"name", "x-labels", "services", "networks", "volumes"}
     assert compose_unescape(doc["name"]) == spec.project
     expected = {*spec.node_names, *spec.proxy_names, *(f"keepalived{p.removeprefix('proxy')}" for p in spec.proxy_names), "app"}
-    assert set(doc["services"]) == expected
+    assert set(doc["services"]) == expected | ({"vipfwd"} if plan.bridge else set())
     for name, service in doc["services"].items():
-        role = "mariadb" if name.startswith("node") else "proxy" if name.startswith("proxy") else \
+        role = "mariadb" if name.startswith("node") or name == "vipfwd" else "proxy" if name.startswith("proxy") else \
             "keepalived" if name.startswith("keepalived") else "app"
         assert compose_unescape(service["image"]) == plan.images[role]
         assert compose_unescape(service["container_name"]) == spec.container(name)
         assert compose_unescape(service["labels"]["galera-lab.project"]) == spec.project
     assert doc["services"]["app"]["ports"] == [f"{spec.app.bind}:{spec.app.http_port}:80"]
-    assert compose_unescape(doc["networks"]["frontend"]["driver_opts"]["parent"]) == spec.parent_bridge
+    if plan.bridge:
+        assert doc["networks"]["frontend"]["driver"] == "bridge" and "driver_opts" not in doc["networks"]["frontend"]
+        assert doc["services"]["vipfwd"]["ports"][0] == f"127.0.0.1:{spec.networks.frontend.forward_port}:{spec.proxy.sql_port}"
+    else:
+        assert compose_unescape(doc["networks"]["frontend"]["driver_opts"]["parent"]) == spec.parent_bridge
 
 
 GALERA_OPTIONS = {"bind-address", "skip-name-resolve", "log_error", "performance_schema", "max_connections",

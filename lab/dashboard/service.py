@@ -108,13 +108,15 @@ class Dashboard:
         details = [self._pool.submit(probe.proxy_details, p) for p in spec.proxy_names]
         vip = self._pool.submit(probe.vip, None)
         app = self._pool.submit(probe.app)
+        forward = self._pool.submit(probe.forward) if self.lab.plan.bridge else None
         proxy_list = [f.result() for f in proxies]
         for p, d in zip(proxy_list, details):
             p.details = d.result()
         holders = [p.name for p in proxy_list if p.holds_vip]
         v = vip.result()
         v.holder = holders[0] if len(holders) == 1 else (",".join(holders) if holders else None)
-        return LabStatus(spec.project, [f.result() for f in nodes], proxy_list, v, app.result())
+        return LabStatus(spec.project, [f.result() for f in nodes], proxy_list, v, app.result(),
+                         forward.result() if forward else None, self.lab.plan.frontend_driver)
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
