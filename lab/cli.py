@@ -20,6 +20,7 @@ from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs, resolve
 from lab.runtime import Lab
 from lab.spec import LabSpec, load_spec, parse_override
+from lab.workshop import room_cli
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -197,6 +198,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return serve(spec.project, bind=args.bind, port=args.port, say=console.print)
 
 
+def cmd_workshop(args: argparse.Namespace) -> int:
+    """A room of students' labs (lab/workshop/room_cli.py)."""
+    from lab.workshop import room_cli
+
+    return room_cli.run(args, spec_from, console)
+
+
 def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     """New passwords for every generated secret; on a running lab applied without stopping it (lab/rotate.py)."""
     lab = Lab.existing(spec_from(args).project)
@@ -258,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="address to listen on (default 127.0.0.1: the buttons break the lab, keep it local)")
         if name == "report":
             p.add_argument("results", nargs="?", type=Path, help="results.json or its run folder")
+    workshop = sub.add_parser("workshop", help="a lab per student: --students N brings up a room, --down removes it")
+    _spec_args(workshop)
+    room_cli.add_arguments(workshop)
+    workshop.set_defaults(func=cmd_workshop)
     stale_cli.add_parser(sub, _spec_args)
     chaos_cli.add_parser(sub, _spec_args)
     secrets = sub.add_parser("secrets", help="the lab's generated passwords")
