@@ -6,7 +6,7 @@ web page) shows both with the progress a student's lab wrote, each student's das
 a request without its login (and with the other student's) and accepts its own, and the room's
 removal leaves no container, network, volume or host link.
 
-Project `testroom`, addresses in 198.19.128.0/17 (apart from a room on the default range),
+Project `testroom`, addresses in 198.19.128.0/18 (apart from a room on the default range and the bench's),
 ports from 21000. One test function on purpose: two labs up cost a few minutes on two cores.
 """
 
@@ -40,7 +40,7 @@ from tests.docker_check import docker_skip_reason
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
 PROJECT = "testroom"
-RANGE = "198.19.128.0/17"
+RANGE = "198.19.128.0/18"  # the tests' half of 198.19.128.0/17; the bench room has 198.19.192.0/18
 PORT_BASE = 21000
 N = 2
 

@@ -250,6 +250,21 @@ def _lab(teacher: LabSpec, student: Student) -> Any:
     return Lab.create(student_spec(teacher, student), stack_dir(student.project))
 
 
+def _prepare_images(lab: Any, say: Say) -> None:
+    """Build what the labs need once, before they start side by side (every lab uses the same
+    images; two `up`s finding one missing would both build it)."""
+    from lab import chamilo, images
+    from lab.paths import CHAMILO
+    from lab.plan import image_defs
+
+    if lab.plan.app_kind == "chamilo":
+        chamilo.prepare_archive(lab.spec, CHAMILO)
+    lab.plan.tier.prepare_build()
+    built = images.ensure(image_defs(lab.spec, lab.plan.proxy_kind, lab.plan.app_kind), say)
+    if built:
+        say(f"built {', '.join(built)}")
+
+
 def start_room(room: Room, teacher: LabSpec, parallel: int = 2, say: Say = print,
                fresh: bool = True, timeout: float = 600.0) -> dict[str, float]:
     """Bring every student's lab up, `parallel` at a time; returns each lab's start time (s).
@@ -290,6 +305,7 @@ def start_room(room: Room, teacher: LabSpec, parallel: int = 2, say: Say = print
             times[student.project] = time.monotonic() - began
         say(f"{tag}healthy in {times[student.project]:.1f} s: {room.url(student.dashboard_port)}")
 
+    _prepare_images(_lab(teacher, room.students[0]), say)
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="room-up") as pool:
         for fut in as_completed([pool.submit(one, s) for s in room.students]):
             fut.result()
