@@ -148,7 +148,7 @@ def rich_table(room: Room, rows: list[Row], now: float | None = None) -> Table:
     now = now or time.time()
     t = Table(title=f"room {room.project}: {len(rows)} student(s), overview {room.url(room.overview_port)}")
     for h in HEADERS:
-        t.add_column(h)
+        t.add_column(h, overflow="fold")
     for r in rows:
         style = "green" if r.health == "healthy" else ("yellow" if r.health == "starting" else "red")
         t.add_row(*(Text(c) for c in cells(r, now)), style=style)

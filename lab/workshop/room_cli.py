@@ -54,7 +54,9 @@ def run(args: argparse.Namespace, spec_from: SpecFrom, console: Console) -> int:
         raise SpecError("give --students N for a room (e.g. galera-lab workshop --students 4)")
     n = rooms.check_count(args.students)
     teacher = spec_from(args)
-    say = console.print if not console.is_terminal else (lambda msg: console.print(msg, markup=False))
+    def say(msg: str) -> None:  # plain text: `[s3] …` is not rich markup, a lab's message neither
+        console.print(msg, markup=False, highlight=False, soft_wrap=True)
+
     existing = rooms.load_room(teacher.project)
     if args.down:
         room = existing or rooms.Room(teacher.project, rooms.plan_room(teacher.project, n, args.room_range,
