@@ -186,3 +186,20 @@ def test_overview_page_escapes_what_it_shows(tmp_path: Path) -> None:
     page = overview.html_page(room, rows)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert rows[0].health == "starting"
+
+
+def test_cli_refuses_a_bad_room_before_anything_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from lab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "stacks"))
+    assert main(["workshop", "--students", "33"]) == 2
+    assert "--students 33 refused: give a number of students from 1 to 32" in capsys.readouterr().err
+    assert main(["workshop"]) == 2
+    assert "give --students N" in capsys.readouterr().err
+    assert main(["workshop", "--students", "2", "--project", "testroom", "--overview"]) == 2
+    assert "no room testroom is up" in capsys.readouterr().err
+    assert main(["workshop", "--students", "2", "--project", "a" * 30]) == 2
+    assert "too long for a room" in capsys.readouterr().err
+    assert not (tmp_path / "stacks").exists()  # nothing was written

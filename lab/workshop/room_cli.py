@@ -89,7 +89,11 @@ def run(args: argparse.Namespace, spec_from: SpecFrom, console: Console) -> int:
     say(f"room {room.project}: {n} lab(s) of the {room.app_kind} app, {args.parallel} at a time"
         + (f" ({len(running)} already running)" if running else ""))
     began = time.monotonic()
-    times = rooms.start_room(room, teacher, parallel=args.parallel, say=say, fresh=existing is None)
+    try:
+        times = rooms.start_room(room, teacher, parallel=args.parallel, say=say, fresh=existing is None)
+    except KeyboardInterrupt:
+        raise LabError(f"interrupted: run the same command again to resume, or `galera-lab workshop --students {n} "
+                       "--down --volumes` to remove what was started") from None
     total = time.monotonic() - began
     say(f"all {n} lab(s) healthy in {total:.1f} s (each: "
         + ", ".join(f"s{s.index} {times[s.project]:.1f} s" for s in room.students) + ")")
