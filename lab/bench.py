@@ -160,6 +160,8 @@ def room_figures(n: int, app: str, parallel: int) -> dict[str, Any]:
 
 
 def print_room(r: dict[str, Any]) -> None:
+    from lab.workshop.room import MAX_STUDENTS
+
     if "skipped" in r:
         print(f"room ({r['app']}):  skipped: {r['skipped']}")
         return
@@ -169,8 +171,9 @@ def print_room(r: dict[str, Any]) -> None:
           f"{r['start_all_s']:.1f} s (each {each[0]:.1f}-{each[-1]:.1f} s)")
     print(f"  memory per lab (docker stats): {r['memory_per_lab_mib']:.0f} MiB ({mem[0]:.0f}-{mem[-1]:.0f}); "
           f"MemAvailable drop per lab {r['mem_available_drop_per_lab_mib']:.0f} MiB")
-    print(f"  labs that fit this machine: {r['labs_fit']} (MemAvailable {r['mem_available_before_mib']:.0f} MiB "
-          f"before the room, {r['reserve_mib']} MiB kept for the system)")
+    print(f"  labs that fit this machine's memory: {r['labs_fit']} (MemAvailable {r['mem_available_before_mib']:.0f} MiB "
+          f"before the room, {r['reserve_mib']} MiB kept for the system; memory only: a room takes at most "
+          f"{MAX_STUDENTS} labs, and the CPU decides how many stay responsive)")
 
 
 def stale_figures(lab: Lab) -> dict[str, Any]:
