@@ -419,10 +419,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only these sections (default: all)")
     parser.add_argument("--room-students", type=int, default=4, help="labs of the room section (default 4)")
     parser.add_argument("--room-parallel", type=int, default=2, help="labs the room starts at once (default 2)")
+    parser.add_argument("--room-apps", type=lambda t: [x for x in t.split(",") if x], default=["probe", "chamilo"],
+                        help="applications of the room section (default probe,chamilo: Chamilo when its archive is here)")
     parser.add_argument("--tiers", type=lambda t: [x for x in t.split(",") if x], default=None,
                         help="proxy tiers, e.g. haproxy,proxysql (default: every tier that can run here)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions of each fault (default 5)")
     args = parser.parse_args(argv)
+    unknown = [a for a in args.room_apps if a not in ("probe", "chamilo")]
+    if unknown:
+        parser.error(f"--room-apps: {', '.join(map(repr, unknown))} refused: the applications are probe, chamilo")
     sections = set(args.only or ["lab", "chamilo", "routing", "stale", "failover", "room"])
     base = bench_spec()
     tiers = args.tiers or available_tiers(base)
@@ -440,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         print_chamilo_build(results["chamilo_build"])
     if "room" in sections:
         results["room"] = {}
-        for app in ("probe", "chamilo"):
+        for app in args.room_apps:
             if app == "chamilo" and not chamilo_archive_present(base):
                 results["room"][app] = {"app": app, "skipped": f"no chamilo/archive/chamilo-"
                                         f"{base.app.chamilo_version}.tar.gz (see chamilo/archive/README.md)"}
