@@ -21,6 +21,7 @@ import docker
 from lab import images
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs
+from lab.errors import LabError
 from lab.runtime import Lab
 from lab.tiers import Backend
 from lab.isolation import suite_spec
@@ -162,8 +163,8 @@ def room_figures(n: int, app: str, parallel: int) -> dict[str, Any]:
 def print_room(r: dict[str, Any]) -> None:
     from lab.workshop.room import MAX_STUDENTS
 
-    if "skipped" in r:
-        print(f"room ({r['app']}):  skipped: {r['skipped']}")
+    if "skipped" in r or "failed" in r:
+        print(f"room ({r['app']}):  {'skipped' if 'skipped' in r else 'FAILED'}: {r.get('skipped') or r['failed']}")
         return
     each = sorted(r["start_each_s"].values())
     mem = sorted(r["memory_mib"].values())
@@ -451,7 +452,10 @@ def main(argv: list[str] | None = None) -> int:
                                         f"{base.app.chamilo_version}.tar.gz (see chamilo/archive/README.md)"}
             else:
                 progress(f"room: {args.room_students} labs of the {app} app, {args.room_parallel} at a time")
-                results["room"][app] = room_figures(args.room_students, app, args.room_parallel)
+                try:
+                    results["room"][app] = room_figures(args.room_students, app, args.room_parallel)
+                except LabError as exc:  # one lab that did not start: said, and the other sections go on
+                    results["room"][app] = {"app": app, "failed": str(exc)}
             save()
             print_room(results["room"][app])
     for index, kind in enumerate(tiers):
