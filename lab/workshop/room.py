@@ -44,9 +44,10 @@ ROUTER_ID_BASE = 150
 APP_PORT_BASE = 20000  # student i: app on BASE+i, dashboard on BASE+100+i; the overview on BASE
 RESERVE_MIB = 1024  # kept for the system and the teacher's process (overview, dashboards' clients)
 LAB_MEMORY_MIB = {"probe": 600, "chamilo": 1000}
-"""Memory one healthy lab needs, in MiB, by application: the measured use (`make bench --only
-room`: probe app about 400–540 MiB, see docs) plus headroom for page cache and the dashboard's
-clients, so a room the check lets through does not swap."""
+"""Memory one healthy lab needs, in MiB, by application: the measured use (README, "A lab per
+student": a probe lab 364–378 MiB by docker stats, 478 MiB of MemAvailable with the teacher's
+process) plus headroom for page cache and the dashboard's clients, so a room the check lets
+through does not swap."""
 ROOM_FILE = "room.json"
 
 
