@@ -73,6 +73,8 @@ def run(args: argparse.Namespace, spec_from: SpecFrom, console: Console) -> int:
     if args.overview:
         if existing is None:
             raise LabError(f"no room {teacher.project} is up; start it with --students {n}")
+        existing.bind = args.room_bind
+        rooms.save_room(existing)
         return _serve(existing, args, console, say)
     room = existing or rooms.Room(teacher.project, rooms.plan_room(teacher.project, n, args.room_range, args.port_base),
                                   bind=args.room_bind, overview_port=args.port_base)
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace, spec_from: SpecFrom, console: Console) -> int:
     running = _running_projects([s.project for s in room.students])
     rooms.check_memory(n - len(running), room.app_kind, rooms.mem_available_mib())
     ports = [room.overview_port] + [s.dashboard_port for s in room.students]
-    rooms.check_ports([p for p in ports], room.bind)
+    rooms.check_ports(ports, room.bind)
     rooms.check_ports([s.app_port for s in room.students if s.project not in running], "127.0.0.1")
     say(f"room {room.project}: {n} lab(s) of the {room.app_kind} app, {args.parallel} at a time"
         + (f" ({len(running)} already running)" if running else ""))
@@ -119,6 +121,7 @@ def _running_projects(projects: list[str]) -> set[str]:
 def _serve(room: rooms.Room, args: argparse.Namespace, console: Console, say: Callable[[str], None]) -> int:
     from lab.workshop.room_serve import serve_room
 
+    rooms.check_ports([room.overview_port] + [s.dashboard_port for s in room.students], room.bind)
     say(f"overview: {room.url(room.overview_port)}  (Ctrl-C stops serving; the labs stay up)")
     for s in room.students:
         say(f"  s{s.index}: dashboard {room.url(s.dashboard_port)}  login {s.login_user}, password in "
