@@ -46,8 +46,8 @@ RESERVE_MIB = 1024  # kept for the system and the teacher's process (overview, d
 LAB_MEMORY_MIB = {"probe": 600, "chamilo": 1000}
 """Memory one healthy lab needs, in MiB, by application: the measured use (README, "A lab per
 student": a probe lab 364–378 MiB by docker stats, 478 MiB of MemAvailable with the teacher's
-process) plus headroom for page cache and the dashboard's clients, so a room the check lets
-through does not swap."""
+process; a fresh Chamilo lab 511 MiB, more once pages are used) plus headroom for page cache and
+the dashboard's clients, so a room the check lets through does not swap."""
 ROOM_FILE = "room.json"
 
 
