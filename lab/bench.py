@@ -21,6 +21,7 @@ import docker
 from lab import images
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs
+from lab.errors import LabError
 from lab.runtime import Lab
 from lab.tiers import Backend
 from lab.isolation import suite_spec
@@ -78,6 +79,12 @@ def lab_figures(lab: Lab, cold: bool) -> dict[str, Any]:
     return out
 
 
+def chamilo_archive_present(spec: LabSpec) -> bool:
+    """Whether the Chamilo release archive (never committed) is here."""
+    version = spec.app.chamilo_version
+    return any((CHAMILO / "archive" / f"chamilo-{version}{ext}").is_file() for ext in (".tar.gz", ".zip"))
+
+
 def chamilo_build_figures(spec: LabSpec) -> dict[str, Any]:
     """Build time of the Chamilo image from its Dockerfile's first step (the Debian base image kept).
 
@@ -88,7 +95,7 @@ def chamilo_build_figures(spec: LabSpec) -> dict[str, Any]:
     Needs the release archive, which is never committed: skipped, saying so, without it.
     """
     version = spec.app.chamilo_version
-    if not any((CHAMILO / "archive" / f"chamilo-{version}{ext}").is_file() for ext in (".tar.gz", ".zip")):
+    if not chamilo_archive_present(spec):
         return {"skipped": f"no chamilo/archive/chamilo-{version}.tar.gz (see chamilo/archive/README.md)"}
     image = images.chamilo_image(spec)
     cli = docker.from_env()
@@ -109,6 +116,65 @@ def print_chamilo_build(figures: dict[str, Any]) -> None:
     slowest = sorted(figures["steps_s"].items(), key=lambda kv: -kv[1])[:3]
     print(f"Chamilo image build:    {figures['build_s']:7.1f} s   (target <= {figures['target_s']} s; slowest: "
           + ", ".join(f"{name} {s:.0f} s" for name, s in slowest) + ")")
+
+
+ROOM_PROJECT = "bench-room"
+ROOM_RANGE = "198.19.192.0/18"  # apart from a teacher's room (198.19.0.0/17) and the room test's range
+ROOM_PORT_BASE = 22000
+
+
+def room_figures(n: int, app: str, parallel: int) -> dict[str, Any]:
+    """Start time of a room of `n` students' labs (`parallel` at a time, as `galera-lab workshop
+    --students` does), each lab's memory once healthy, and how many labs fit this machine.
+
+    Why MemAvailable before the start: it is what the room's check compares with; the labs'
+    own use is `docker stats` per project (lab_memory_mib), and the drop of MemAvailable while
+    the room is up is kept beside it as a cross-check (it also counts page cache and the kernel's
+    share). The room is removed at the end, volumes too."""
+    from lab.isolation import user_profile, user_spec_path
+    from lab.spec import load_spec
+    from lab.workshop import room as rooms
+
+    teacher = load_spec(user_spec_path(), [("project", ROOM_PROJECT), ("app.kind", app)], profile=user_profile())
+    room = rooms.Room(ROOM_PROJECT, rooms.plan_room(ROOM_PROJECT, n, ROOM_RANGE, ROOM_PORT_BASE),
+                      overview_port=ROOM_PORT_BASE, app_kind=app)
+    rooms.down_room(room, teacher, volumes=True, say=lambda _m: None)  # what an interrupted run left
+    before = rooms.mem_available_mib()
+    rooms.check_memory(n, app, before)
+    out: dict[str, Any] = {"students": n, "app": app, "parallel": parallel, "mem_available_before_mib": before}
+    try:
+        began = time.monotonic()
+        each = rooms.start_room(room, teacher, parallel=parallel, say=progress)
+        out["start_all_s"] = time.monotonic() - began
+        out["start_each_s"] = each
+        time.sleep(5)  # memory after the first health checks and connections, not mid-start
+        out["memory_mib"] = {s.project: lab_memory_mib(Lab.existing(s.project)) for s in room.students}
+        out["mem_available_up_mib"] = rooms.mem_available_mib()
+    finally:
+        rooms.down_room(room, teacher, volumes=True, say=lambda _m: None)
+    per_lab = statistics.mean(out["memory_mib"].values())
+    out["memory_per_lab_mib"] = per_lab
+    out["mem_available_drop_per_lab_mib"] = (before - out["mem_available_up_mib"]) / n
+    out["labs_fit"] = rooms.labs_that_fit(before, per_lab)
+    out["reserve_mib"] = rooms.RESERVE_MIB
+    return out
+
+
+def print_room(r: dict[str, Any]) -> None:
+    from lab.workshop.room import MAX_STUDENTS
+
+    if "skipped" in r or "failed" in r:
+        print(f"room ({r['app']}):  {'skipped' if 'skipped' in r else 'FAILED'}: {r.get('skipped') or r['failed']}")
+        return
+    each = sorted(r["start_each_s"].values())
+    mem = sorted(r["memory_mib"].values())
+    print(f"room, {r['app']} app, {r['students']} labs, {r['parallel']} at a time: all healthy in "
+          f"{r['start_all_s']:.1f} s (each {each[0]:.1f}-{each[-1]:.1f} s)")
+    print(f"  memory per lab (docker stats): {r['memory_per_lab_mib']:.0f} MiB ({mem[0]:.0f}-{mem[-1]:.0f}); "
+          f"MemAvailable drop per lab {r['mem_available_drop_per_lab_mib']:.0f} MiB")
+    print(f"  labs that fit this machine's memory: {r['labs_fit']} (MemAvailable {r['mem_available_before_mib']:.0f} MiB "
+          f"before the room, {r['reserve_mib']} MiB kept for the system; memory only: a room takes at most "
+          f"{MAX_STUDENTS} labs, and the CPU decides how many stay responsive)")
 
 
 def stale_figures(lab: Lab) -> dict[str, Any]:
@@ -350,13 +416,20 @@ def bench_tier(kind: str, args: argparse.Namespace, sections: set[str], cold: bo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
     parser.add_argument("--no-cold", action="store_true", help="skip the cold start (it deletes and rebuilds the images)")
-    parser.add_argument("--only", choices=["lab", "chamilo", "routing", "stale", "failover"], action="append",
+    parser.add_argument("--only", choices=["lab", "chamilo", "routing", "stale", "failover", "room"], action="append",
                         help="run only these sections (default: all)")
+    parser.add_argument("--room-students", type=int, default=4, help="labs of the room section (default 4)")
+    parser.add_argument("--room-parallel", type=int, default=2, help="labs the room starts at once (default 2)")
+    parser.add_argument("--room-apps", type=lambda t: [x for x in t.split(",") if x], default=["probe", "chamilo"],
+                        help="applications of the room section (default probe,chamilo: Chamilo when its archive is here)")
     parser.add_argument("--tiers", type=lambda t: [x for x in t.split(",") if x], default=None,
                         help="proxy tiers, e.g. haproxy,proxysql (default: every tier that can run here)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions of each fault (default 5)")
     args = parser.parse_args(argv)
-    sections = set(args.only or ["lab", "chamilo", "routing", "stale", "failover"])
+    unknown = [a for a in args.room_apps if a not in ("probe", "chamilo")]
+    if unknown:
+        parser.error(f"--room-apps: {', '.join(map(repr, unknown))} refused: the applications are probe, chamilo")
+    sections = set(args.only or ["lab", "chamilo", "routing", "stale", "failover", "room"])
     base = bench_spec()
     tiers = args.tiers or available_tiers(base)
     results: dict[str, Any] = {"started": time.time(), "spec": base.model_dump(mode="json"), "tiers": {}}
@@ -371,9 +444,25 @@ def main(argv: list[str] | None = None) -> int:
         results["chamilo_build"] = chamilo_build_figures(bench_spec([("app.kind", "chamilo")]))
         save()
         print_chamilo_build(results["chamilo_build"])
+    if "room" in sections:
+        results["room"] = {}
+        for app in args.room_apps:
+            if app == "chamilo" and not chamilo_archive_present(base):
+                results["room"][app] = {"app": app, "skipped": f"no chamilo/archive/chamilo-"
+                                        f"{base.app.chamilo_version}.tar.gz (see chamilo/archive/README.md)"}
+            else:
+                progress(f"room: {args.room_students} labs of the {app} app, {args.room_parallel} at a time")
+                try:
+                    results["room"][app] = room_figures(args.room_students, app, args.room_parallel)
+                except LabError as exc:  # one lab that did not start: said, and the other sections go on
+                    results["room"][app] = {"app": app, "failed": str(exc)}
+            save()
+            print_room(results["room"][app])
     for index, kind in enumerate(tiers):
-        bench_tier(kind, args, sections - {"chamilo"}, cold=index == 0 and not args.no_cold, results=results, save=save)
-    if len(tiers) > 1:
+        if sections - {"chamilo", "room"}:
+            bench_tier(kind, args, sections - {"chamilo", "room"}, cold=index == 0 and not args.no_cold,
+                       results=results, save=save)
+    if len(tiers) > 1 and results["tiers"]:
         print_side_by_side(results["tiers"])
     print(f"figures saved to {out}")
     return 0

@@ -21,6 +21,7 @@ from lab.plan import CHOICE_ROLES, image_defs, resolve
 from lab.runtime import Lab
 from lab.spec import LabSpec, load_spec, parse_override
 from lab.workshop import cli as workshop_cli
+from lab.workshop import room_cli
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -36,18 +37,22 @@ SHORTCUTS = {  # flag → spec path, for the settings people change most
 }
 
 
-def _spec_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--spec", type=Path, help="topology file (default: ./lab.yaml when it exists)")
-    p.add_argument("--profile", help="a shipped profile under profiles/ applied before the spec, e.g. fast")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one spec value, e.g. --set keepalived.advert_interval=2")
-    p.add_argument("--project", help="compose project name")
-    p.add_argument("--nodes", type=int, help="Galera node count")
-    p.add_argument("--proxy", choices=["auto", "proxysql", "haproxy"], help="proxy tier")
-    p.add_argument("--app", choices=["auto", "chamilo", "probe"], help="application")
-    p.add_argument("--vip", help="virtual IP on the frontend network")
-    p.add_argument("--wsrep-sync-wait", type=int, dest="wsrep_sync_wait", help="wsrep_sync_wait on every node")
-    p.add_argument("--http-port", type=int, dest="http_port", help="host port of the application")
+def _spec_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """The spec options. `defaults=False` for a subcommand under a parser that has them too
+    (`workshop --project X check`): argparse would otherwise overwrite the parent's values with
+    the subcommand's defaults."""
+    d: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
+    p.add_argument("--spec", type=Path, help="topology file (default: ./lab.yaml when it exists)", **d)
+    p.add_argument("--profile", help="a shipped profile under profiles/ applied before the spec, e.g. fast", **d)
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                   help="override one spec value, e.g. --set keepalived.advert_interval=2", **(d or {"default": []}))
+    p.add_argument("--project", help="compose project name", **d)
+    p.add_argument("--nodes", type=int, help="Galera node count", **d)
+    p.add_argument("--proxy", choices=["auto", "proxysql", "haproxy"], help="proxy tier", **d)
+    p.add_argument("--app", choices=["auto", "chamilo", "probe"], help="application", **d)
+    p.add_argument("--vip", help="virtual IP on the frontend network", **d)
+    p.add_argument("--wsrep-sync-wait", type=int, dest="wsrep_sync_wait", help="wsrep_sync_wait on every node", **d)
+    p.add_argument("--http-port", type=int, dest="http_port", help="host port of the application", **d)
 
 
 def spec_from(args: argparse.Namespace) -> LabSpec:
@@ -212,6 +217,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return serve(spec.project, bind=args.bind, port=args.port, say=console.print)
 
 
+def cmd_workshop(args: argparse.Namespace) -> int:
+    """`workshop` without a subcommand: a room of students' labs (lab/workshop/room_cli.py)."""
+    from lab.workshop import room_cli
+
+    return room_cli.run(args, spec_from, console)
+
+
 def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     """New passwords for every generated secret; on a running lab applied without stopping it (lab/rotate.py)."""
     lab = Lab.existing(spec_from(args).project)
@@ -275,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("results", nargs="?", type=Path, help="results.json or its run folder")
     stale_cli.add_parser(sub, _spec_args)
     chaos_cli.add_parser(sub, _spec_args)
-    workshop_cli.add_parser(sub, _spec_args)
+    workshop = workshop_cli.add_parser(sub, _spec_args)
+    room_cli.add_arguments(workshop)
+    workshop.set_defaults(func=cmd_workshop)
     secrets = sub.add_parser("secrets", help="the lab's generated passwords")
     secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True, parser_class=_Parser)
     p = secrets_sub.add_parser("rotate", help="new values for every generated secret, applied to a running "

@@ -7,6 +7,7 @@ check made here protects every part, and a bad input is refused before anything 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,22 @@ IPv4Addr = ipaddress.IPv4Address
 
 MAX_NODES = 9  # node i lives at host offset 10+i: keeps the address plan readable
 MAX_PROXIES = 9  # proxy j lives at host offset 20+j
+
+
+LINK_NAME_MAX = 15  # Linux IFNAMSIZ - 1
+
+
+def link_name(prefix: str, project: str) -> str:
+    """A host link name for a project: `prefix+project` when it fits the kernel's 15 characters,
+    else a cut of it plus 4 hex digits of the project's hash.
+
+    Why the hash: plain truncation gave `galera-lab-s1` and `galera-lab-s2` (a room's students)
+    the same bridge and shim, so the second lab took over the first one's host links."""
+    name = prefix + project
+    if len(name) <= LINK_NAME_MAX:
+        return name
+    digest = hashlib.sha1(project.encode()).hexdigest()[:4]
+    return name[:LINK_NAME_MAX - 5] + "-" + digest
 
 
 class _Strict(BaseModel):
@@ -376,11 +393,11 @@ class LabSpec(_Strict):
 
     @property
     def parent_bridge(self) -> str:
-        return self.networks.frontend.parent or f"glb-{self.project}"[:15]
+        return self.networks.frontend.parent or link_name("glb-", self.project)
 
     @property
     def shim_link(self) -> str:
-        return f"gls-{self.project}"[:15]
+        return link_name("gls-", self.project)
 
     # ---- derived deadlines ----
 

@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from chaos.faults import FaultError
 from lab.dashboard import sse
+from lab.dashboard.auth import Login, RequireLogin, load_login
 
 STATIC = Path(__file__).with_name("static")
 POST_HEADER = "x-galera-lab"
@@ -71,8 +72,9 @@ async def snapshots(dash: DashboardLike, interval: float, request: Request | Non
 
 
 def create_app(dash: DashboardLike, bind: str = "127.0.0.1", interval: float = 1.0,
-               stream_limit: int | None = None) -> Starlette:
-    """The Starlette app over one dashboard; `stream_limit` ends the stream after N events (tests)."""
+               stream_limit: int | None = None, login: Login | None = None) -> Starlette:
+    """The Starlette app over one dashboard; `stream_limit` ends the stream after N events (tests);
+    `login` (a lab of a room) is then required on every request (lab/dashboard/auth.py)."""
 
     async def index(_: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
@@ -134,7 +136,10 @@ def create_app(dash: DashboardLike, bind: str = "127.0.0.1", interval: float = 1
         Route("/api/workshop/check", workshop_check, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(bind))])
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(bind))]
+    if login is not None:
+        middleware.append(Middleware(RequireLogin, login=login, realm=f"galera-lab {login.user}"))
+    return Starlette(routes=routes, middleware=middleware)
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -159,10 +164,12 @@ def serve(project: str, bind: str = "127.0.0.1", port: int = 8765, say: Any = pr
     from lab.runtime import Lab
 
     lab = Lab.existing(project, stack or stack_dir(project))
+    login = load_login(lab.stack)  # a room's lab: its student's login is required
     dash = Dashboard(lab, say=say)
     dash.start()
-    say(f"dashboard of lab {project}: http://{bind if ':' not in bind else f'[{bind}]'}:{port}/  (Ctrl-C stops it)")
-    config = uvicorn.Config(create_app(dash, bind), host=bind, port=port, log_level="warning",
+    say(f"dashboard of lab {project}: http://{bind if ':' not in bind else f'[{bind}]'}:{port}/  (Ctrl-C stops it)"
+        + (f"; login {login.user}, password in {lab.stack / 'dashboard-login.json'}" if login else ""))
+    config = uvicorn.Config(create_app(dash, bind, login=login), host=bind, port=port, log_level="warning",
                             timeout_graceful_shutdown=2)
     try:
         uvicorn.Server(config).run()

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from lab.errors import SpecError
 from lab.workshop.actions import fault_keys, inject
 from lab.workshop.checks import Verdict
 from lab.workshop.session import Workshop, render_text
@@ -36,12 +37,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def add_parser(subparsers: Any, spec_args: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("workshop", help="guided exercises on the running lab (list, start, check, …)")
-    sub = p.add_subparsers(dest="workshop_command", required=True, parser_class=type(p))
+def add_parser(subparsers: Any, spec_args: Callable[..., None]) -> argparse.ArgumentParser:
+    """`workshop SUBCOMMAND` for a student's lab; without a subcommand lab/cli.py runs the
+    teacher's room (`--students N`), whose options live on the same parser."""
+    p = subparsers.add_parser("workshop", help="guided exercises on a lab (list, start, check, …); "
+                              "--students N: a lab per student")
+    spec_args(p)
+    sub = p.add_subparsers(dest="workshop_command", required=False, parser_class=type(p))
     for name, help_text in COMMANDS.items():
         c = sub.add_parser(name, help=help_text)
-        spec_args(c)
+        spec_args(c, defaults=False)
         c.set_defaults(func=cmd_workshop)
         if name == "start":
             c.add_argument("exercise", nargs="?", help="exercise id or number (see `workshop list`)")
@@ -100,6 +105,9 @@ def show(ws: Workshop, hint: bool = False) -> None:
 
 
 def cmd_workshop(args: argparse.Namespace) -> int:
+    if getattr(args, "students", None) is not None:
+        raise SpecError(f"--students is the teacher's room, not for `workshop {args.workshop_command}`: "
+                        f"run the room without a subcommand, or the step with --project <project>-s<i>")
     ws = _workshop(args)
     command = args.workshop_command
     if command == "list":
