@@ -197,7 +197,9 @@ def test_cli_refuses_a_bad_room_before_anything_starts(tmp_path: Path, monkeypat
     assert main(["workshop", "--students", "33"]) == 2
     assert "--students 33 refused: give a number of students from 1 to 32" in capsys.readouterr().err
     assert main(["workshop"]) == 2
-    assert "give --students N" in capsys.readouterr().err
+    assert "give a subcommand (galera-lab workshop list, start, check, …) or --students N" in capsys.readouterr().err
+    assert main(["workshop", "--students", "2", "check"]) == 2
+    assert "--students is the teacher's room" in capsys.readouterr().err
     assert main(["workshop", "--students", "2", "--project", "testroom", "--overview"]) == 2
     assert "no room testroom is up" in capsys.readouterr().err
     assert main(["workshop", "--students", "2", "--project", "a" * 30]) == 2
