@@ -35,7 +35,7 @@ def remove_images(spec: LabSpec, plan_proxy: str, plan_app: str) -> None:
     """Delete the lab's images and the base image, so the next `up` is a true cold start."""
     cli = docker.from_env()
     # never a user's own image (proxy.proxysql_image): nothing here could rebuild it
-    tags = [d.tag for d in image_defs(spec, plan_proxy, plan_app) if not d.external] + [images.BASE_IMAGE]
+    tags = [d.tag for d in image_defs(spec, plan_proxy, plan_app) if not d.external] + [images.base_image()]
     for tag in tags:
         if images.image_present(tag, cli):
             cli.images.remove(tag, force=True)

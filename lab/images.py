@@ -9,11 +9,13 @@ which machines without a registry often lack.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,8 @@ from lab.errors import LabError
 from lab.paths import CHAMILO, IMAGES
 from lab.spec import LabSpec
 
-BASE_IMAGE = "galera-lab/debian:bookworm"
+NAMESPACE_ENV = "GALERA_LAB_IMAGE_NAMESPACE"
+DEFAULT_NAMESPACE = "galera-lab"
 HASH_LABEL = "galera-lab.context-hash"
 
 Progress = Callable[[str], None]
@@ -70,6 +73,30 @@ class ImageDef:
         return h.hexdigest()[:16]
 
 
+def namespace() -> str:
+    """The repository prefix of every image the lab builds: `galera-lab`, or another one from
+    GALERA_LAB_IMAGE_NAMESPACE.
+
+    Why: a cold start (the bench's) deletes and rebuilds images; in its own namespace it does so
+    without pulling the images from under the labs and suites running on the shared ones, and a
+    CI job can keep its images apart the same way."""
+    raw = os.environ.get(NAMESPACE_ENV, "").strip() or DEFAULT_NAMESPACE
+    if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", raw) or len(raw) > 64:
+        raise LabError(f"{NAMESPACE_ENV}={raw!r} refused: an image namespace is lowercase letters and digits, "
+                       "separated by single '.', '_' or '-' (at most 64 characters), e.g. galera-lab-ci")
+    return raw
+
+
+def tag(name: str) -> str:
+    """An image of the lab in the current namespace, e.g. tag("haproxy:2.6-bookworm")."""
+    return f"{namespace()}/{name}"
+
+
+def base_image() -> str:
+    """The Debian base every offline image builds FROM."""
+    return tag("debian:bookworm")
+
+
 def _safe_tag(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", text)
 
@@ -77,35 +104,35 @@ def _safe_tag(text: str) -> str:
 def mariadb_image(spec: LabSpec) -> ImageDef:
     ctx = IMAGES / "galera"
     if spec.galera.source == "official":
-        return ImageDef("mariadb", f"galera-lab/mariadb:{_safe_tag(spec.galera.official_image)}-official", ctx,
+        return ImageDef("mariadb", tag(f"mariadb:{_safe_tag(spec.galera.official_image)}-official"), ctx,
                         "Dockerfile.official", {"MARIADB_IMAGE": spec.galera.official_image},
                         needs_base=False, offline=False)
-    return ImageDef("mariadb", "galera-lab/mariadb:10.11-bookworm", ctx, buildargs={"BASE_IMAGE": BASE_IMAGE})
+    return ImageDef("mariadb", tag("mariadb:10.11-bookworm"), ctx, buildargs={"BASE_IMAGE": base_image()})
 
 
 def haproxy_image() -> ImageDef:
-    return ImageDef("proxy", "galera-lab/haproxy:2.6-bookworm", IMAGES / "haproxy", buildargs={"BASE_IMAGE": BASE_IMAGE})
+    return ImageDef("proxy", tag("haproxy:2.6-bookworm"), IMAGES / "haproxy", buildargs={"BASE_IMAGE": base_image()})
 
 
 def keepalived_image() -> ImageDef:
-    return ImageDef("keepalived", "galera-lab/keepalived:2.2-bookworm", IMAGES / "keepalived",
-                    buildargs={"BASE_IMAGE": BASE_IMAGE})
+    return ImageDef("keepalived", tag("keepalived:2.2-bookworm"), IMAGES / "keepalived",
+                    buildargs={"BASE_IMAGE": base_image()})
 
 
 def probe_image() -> ImageDef:
-    return ImageDef("app", "galera-lab/probe-app:latest", CHAMILO / "probe", buildargs={"BASE_IMAGE": BASE_IMAGE})
+    return ImageDef("app", tag("probe-app:latest"), CHAMILO / "probe", buildargs={"BASE_IMAGE": base_image()})
 
 
 def chamilo_image(spec: LabSpec) -> ImageDef:
-    return ImageDef("app", f"galera-lab/chamilo:{spec.app.chamilo_version}", CHAMILO,
-                    buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version,
+    return ImageDef("app", tag(f"chamilo:{spec.app.chamilo_version}"), CHAMILO,
+                    buildargs={"BASE_IMAGE": base_image(), "CHAMILO_VERSION": spec.app.chamilo_version,
                                "CHAMILO_SHA256": spec.app.chamilo_sha256,
                                # the release layer's maker is part of the image: edits to it rebuild
                                "LAB_LAYER_CODE": hashlib.sha256(Path(chamilo_layer.__file__).read_bytes()).hexdigest()[:16]},
                     # the release archive is named by version (and sha256 when pinned), not hashed:
                     # a checkout without the hand-supplied archive must still find the image current
                     offline=False, exclude=("probe", "templates", "README.md", "archive"), label_in_dockerfile=True,
-                    base_tag=f"galera-lab/chamilo:{spec.app.chamilo_version}-base")
+                    base_tag=tag(f"chamilo:{spec.app.chamilo_version}-base"))
 
 
 def client() -> docker.DockerClient:
@@ -154,9 +181,9 @@ def build_base_image(progress: Progress) -> None:
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.splitlines()[-5:] + proc.stderr.splitlines()[-5:])
             raise LabError(f"debootstrap failed (is the Debian mirror {mirror} reachable?):\n{tail}")
-        progress(f"importing {BASE_IMAGE}")
+        progress(f"importing {base_image()}")
         tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run(["docker", "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True)
+        imp = subprocess.run(["docker", "import", "-", base_image()], stdin=tar.stdout, capture_output=True, text=True)
         tar.wait()
         if imp.returncode != 0:
             raise LabError(f"docker import of the base image failed: {imp.stderr.strip()}")
@@ -164,7 +191,7 @@ def build_base_image(progress: Progress) -> None:
 
 def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache: bool = False) -> None:
     """Build one image with the classic builder, streaming its steps to `progress` (nocache: the bench's cold build)."""
-    if image.needs_base and not image_present(BASE_IMAGE, cli):
+    if image.needs_base and not image_present(base_image(), cli):
         build_base_image(progress)
     labels = {HASH_LABEL: image.context_hash()}
     buildargs = dict(image.buildargs)
@@ -194,18 +221,27 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache
 
 
 def ensure(images: list[ImageDef], progress: Progress) -> list[str]:
-    """Build (or, for official images, pull and build) what is missing or out of date."""
+    """Build (or, for official images, pull and build) what is missing or out of date.
+
+    The base image first (every offline image builds FROM it), then the images themselves side
+    by side: each is mostly apt downloading and unpacking, and one build's downloads overlap
+    another's unpacking (a cold start took the sum of them before)."""
     cli = client()
-    built: list[str] = []
-    for image in images:
-        if is_current(image, cli):
-            continue
+    todo = [image for image in images if not is_current(image, cli)]
+    for image in todo:
         if image.external:
             raise LabError(image.missing_hint or f"image {image.tag} is not on this machine")
+    if any(image.needs_base for image in todo) and not image_present(base_image(), cli):
+        build_base_image(progress)
+    for image in todo:
         progress(f"building {image.tag}")
-        build(image, progress, cli)
-        built.append(image.tag)
-    return built
+    with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+        # every build to its end, then the first failure: none is left half-done in the background
+        futures = [pool.submit(build, image, progress, cli) for image in todo]
+        wait(futures)
+    for future in futures:
+        future.result()
+    return [image.tag for image in todo]
 
 
 def listing(images: list[ImageDef]) -> list[dict[str, str]]:

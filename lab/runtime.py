@@ -160,7 +160,9 @@ class Lab:
         say(f"host network: {', '.join(made) if made else 'present'} ({self.spec.shim_link} {self.spec.shim_address})")
         deadline = time.monotonic() + timeout
         self.start_galera(say, deadline)
-        self.start_proxies(say, deadline)
+        # the probe app needs nothing at start: its container starts beside the proxies, and
+        # Apache is up by the time the VIP is (Chamilo's first start installs: after the VIP)
+        self.start_proxies(say, deadline, also=["app"] if self.plan.app_kind == "probe" else [])
         self.start_app(say, deadline)
         status = self.status()
         if not status.healthy:
@@ -217,13 +219,17 @@ class Lab:
             out.append(Position(node, d.get("uuid", ""), int(d.get("seqno", -1)), int(d.get("safe_to_bootstrap", 0)), d.get("source", "")))
         return out
 
-    def _set_bootstrap(self, node: str | None) -> None:
-        """The control file the Galera entrypoint reads: which node may form a new cluster."""
-        path = self.stack / "control" / "bootstrap"
-        if node is None:
+    def _set_control(self, name: str, value: str | None) -> None:
+        """A control file the images' entrypoints read while `up` runs (None removes it)."""
+        path = self.stack / "control" / name
+        if value is None:
             path.unlink(missing_ok=True)
         else:
-            path.write_text(node + "\n")
+            path.write_text(value + "\n")
+
+    def _set_bootstrap(self, node: str | None) -> None:
+        """Which node may form a new cluster (the Galera entrypoint reads it)."""
+        self._set_control("bootstrap", node)
 
     def start_galera(self, say: Say, deadline: float) -> None:
         running = self.running_nodes()
@@ -234,31 +240,39 @@ class Lab:
             self.compose.compose.stop(services=running, timeout=60)
             running = []
         if not running:
-            kept = self.node_volumes()
-            if kept:
-                positions = self.positions(kept)
-                for p in positions:
-                    say(f"galera: {p.node} at seqno {p.seqno} (safe_to_bootstrap={p.safe_to_bootstrap}, from {p.source})")
-                first = choose_bootstrap(positions).node
-                say(f"galera: bootstrapping from {first}, the most advanced node")
-            else:
-                first = self.spec.node_names[0]
-                say(f"galera: new cluster, bootstrapping {first}")
-            self._set_bootstrap(first)
-            try:
-                self._service_up([first])
-                self.wait(lambda: self.probe.node(first).ready, f"{first} Synced and Primary", deadline, say)
-            finally:
-                self._set_bootstrap(None)
+            self._bootstrap(say, deadline)
         missing = [n for n in self.spec.node_names if n not in self.running_nodes()]
+        if missing:
+            # together, not one by one: their starts (install-db, group join) overlap, and
+            # Galera queues the second state transfer until a donor is free (a donor serves
+            # one SST at a time) or takes the first joiner once it is Synced
+            say(f"galera: {', '.join(missing)} joining")
+            self._service_up(missing)
+            self.wait(lambda: all(self.probe.node(n).ready for n in missing), f"{', '.join(missing)} Synced",
+                      deadline, say, interval=0.2)
         size = self.spec.galera.nodes
-        for node in missing:
-            say(f"galera: {node} joining")
-            self._service_up([node])
-            self.wait(lambda node=node: self.probe.node(node).ready, f"{node} Synced", deadline, say)
         self.wait(lambda: all(s.ready and s.cluster_size == size for s in map(self.probe.node, self.spec.node_names)),
-                  f"all {size} nodes Synced in a Primary component of size {size}", deadline, say)
+                  f"all {size} nodes Synced in a Primary component of size {size}", deadline, say, interval=0.2)
         say(f"galera: {size} nodes Synced, Primary, cluster size {size}")
+
+    def _bootstrap(self, say: Say, deadline: float) -> None:
+        """Form the cluster on one node: the most advanced one when data is kept, else node1."""
+        kept = self.node_volumes()
+        if kept:
+            positions = self.positions(kept)
+            for p in positions:
+                say(f"galera: {p.node} at seqno {p.seqno} (safe_to_bootstrap={p.safe_to_bootstrap}, from {p.source})")
+            first = choose_bootstrap(positions).node
+            say(f"galera: bootstrapping from {first}, the most advanced node")
+        else:
+            first = self.spec.node_names[0]
+            say(f"galera: new cluster, bootstrapping {first}")
+        self._set_bootstrap(first)
+        try:
+            self._service_up([first])
+            self.wait(lambda: self.probe.node(first).ready, f"{first} Synced and Primary", deadline, say, interval=0.2)
+        finally:
+            self._set_bootstrap(None)
 
     def _primary_among(self, running: list[str], say: Say, deadline: float) -> bool:
         """Whether a running node reaches Synced+Primary within a short grace period."""
@@ -270,16 +284,31 @@ class Lab:
         except LabError:
             return False
 
-    def start_proxies(self, say: Say, deadline: float) -> None:
+    def start_proxies(self, say: Say, deadline: float, also: list[str] | None = None) -> None:
+        """Start the proxies and their keepalived sidecars (and `also`, in the same compose call),
+        wait until each sees a backend and SQL works through the VIP."""
         services = [s for p in self.spec.proxy_names for s in (p, "keepalived" + p.removeprefix("proxy"))]
+        sidecars = [s for s in services if s.startswith("keepalived")]
+        # no keepalived of the lab runs, so nobody holds the VIP: the first proxy's may take it
+        # at once instead of after a master-down interval (keepalived-entrypoint, "vip-first")
+        fresh = all(self.probe.container_state(s) != "running" for s in sidecars)
+        self._set_control("vip-first", self.spec.proxy_names[0] if fresh else None)
+        try:
+            self._start_proxies(services + (also or []), say, deadline)
+        finally:
+            self._set_control("vip-first", None)
+
+    def _start_proxies(self, services: list[str], say: Say, deadline: float) -> None:
         self._service_up(services)
         for proxy in self.spec.proxy_names:
             self._rejoin_sidecar(proxy, say)
         for proxy in self.spec.proxy_names:
-            self.wait(lambda proxy=proxy: self.probe.proxy(proxy).ready, f"{proxy} ({self.plan.proxy_kind}) seeing its backends", deadline, say)
+            self.wait(lambda proxy=proxy: self.probe.proxy(proxy).ready, f"{proxy} ({self.plan.proxy_kind}) seeing its backends",
+                      deadline, say, interval=0.2)
         for proxy in self.spec.proxy_names:  # again: a proxy its restart policy brought back after a crash at start
             self._rejoin_sidecar(proxy, say)
-        self.wait(lambda: self.probe.vip(None).sql_ok, f"SQL through the VIP {self.spec.keepalived.vip}:{self.spec.proxy.sql_port}", deadline, say)
+        self.wait(lambda: self.probe.vip(None).sql_ok, f"SQL through the VIP {self.spec.keepalived.vip}:{self.spec.proxy.sql_port}",
+                  deadline, say, interval=0.2)
         holder = [p for p in self.spec.proxy_names if self.probe.vip_holder_of(p)]
         say(f"proxies: {self.plan.proxy_kind} x{len(self.spec.proxy_names)} ready, VIP on {', '.join(holder) or '?'}")
 
@@ -303,7 +332,8 @@ class Lab:
         """Start the app and wait until it answers; Chamilo's first start installs it (lab/chamilo.py)."""
         if self.plan.app_kind == "probe":
             self.apply_app_schema()
-            self._service_up(["app"])
+            if self.probe.container_state("app") != "running":
+                self._service_up(["app"])
             self.wait_app(say, deadline)
             return
         node = str(self.spec.node_address(chamilo.INSTALL_NODE))
