@@ -14,7 +14,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,22 @@ def namespace() -> str:
         raise LabError(f"{NAMESPACE_ENV}={raw!r} refused: an image namespace is lowercase letters and digits, "
                        "separated by single '.', '_' or '-' (at most 64 characters), e.g. galera-lab-ci")
     return raw
+
+
+@contextmanager
+def namespace_set(name: str) -> Iterator[None]:
+    """Images in namespace `name` for the duration (the bench's cold start builds and deletes its
+    own, never the shared ones)."""
+    old = os.environ.get(NAMESPACE_ENV)
+    os.environ[NAMESPACE_ENV] = name
+    try:
+        namespace()  # refuse a bad name here, not at the first tag
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(NAMESPACE_ENV, None)
+        else:
+            os.environ[NAMESPACE_ENV] = old
 
 
 def tag(name: str) -> str:

@@ -246,7 +246,8 @@ class Lab:
             # together, not one by one: their starts (install-db, group join) overlap, and
             # Galera queues the second state transfer until a donor is free (a donor serves
             # one SST at a time) or takes the first joiner once it is Synced
-            say(f"galera: {', '.join(missing)} joining")
+            for node in missing:
+                say(f"galera: {node} joining")
             self._service_up(missing)
             self.wait(lambda: all(self.probe.node(n).ready for n in missing), f"{', '.join(missing)} Synced",
                       deadline, say, interval=0.2)
