@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,28 +237,65 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache
         chamilo_layer.add_release_layer(image, image.base_tag, image.context / "fetch-chamilo", progress, cli)
 
 
-def ensure(images: list[ImageDef], progress: Progress) -> list[str]:
-    """Build (or, for official images, pull and build) what is missing or out of date.
+class Builds:
+    """The images a lab needs, built in the background while it starts (a context manager).
 
-    The base image first (every offline image builds FROM it), then the images themselves side
-    by side: each is mostly apt downloading and unpacking, and one build's downloads overlap
-    another's unpacking (a cold start took the sum of them before)."""
-    cli = client()
-    todo = [image for image in images if not is_current(image, cli)]
-    for image in todo:
-        if image.external:
-            raise LabError(image.missing_hint or f"image {image.tag} is not on this machine")
-    if any(image.needs_base for image in todo) and not image_present(base_image(), cli):
-        build_base_image(progress)
-    for image in todo:
-        progress(f"building {image.tag}")
-    with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
-        # every build to its end, then the first failure: none is left half-done in the background
-        futures = [pool.submit(build, image, progress, cli) for image in todo]
-        wait(futures)
-    for future in futures:
-        future.result()
-    return [image.tag for image in todo]
+    Why: on a cold start the builds take most of the time. The base image comes first (every
+    offline image builds FROM it); then every image that is missing or out of date builds side by
+    side (each is mostly apt downloading and unpacking, and one build's downloads overlap
+    another's unpacking), and `ready(role)` lets `up` start each part as soon as its own image
+    is there: Galera forms while the application's image is still building. Leaving the block
+    waits for every build and raises the first failure, so none is left running half-done."""
+
+    def __init__(self, images: list[ImageDef], progress: Progress):
+        self.progress = progress
+        self.cli = client()
+        self.todo = [image for image in images if not is_current(image, self.cli)]
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[str, Future[None]] = {}
+
+    def __enter__(self) -> Builds:
+        for image in self.todo:
+            if image.external:
+                raise LabError(image.missing_hint or f"image {image.tag} is not on this machine")
+        if any(image.needs_base for image in self.todo) and not image_present(base_image(), self.cli):
+            build_base_image(self.progress)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.todo)))
+        for image in self.todo:
+            self.progress(f"building {image.tag}")
+            self._futures[image.role] = self._pool.submit(build, image, self.progress, self.cli)
+        return self
+
+    def ready(self, role: str) -> None:
+        """Wait until the image of `role` (mariadb, proxy, keepalived, app) is built."""
+        future = self._futures.get(role)
+        if future is not None:
+            future.result()
+
+    def is_ready(self, role: str) -> bool:
+        """Whether the image of `role` is there now (not built, or its build has ended well)."""
+        future = self._futures.get(role)
+        return future is None or (future.done() and future.exception() is None)
+
+    @property
+    def built(self) -> list[str]:
+        return [image.tag for image in self.todo]
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is None:
+            return
+        wait(list(self._futures.values()))
+        self._pool.shutdown()
+        if exc[0] is None:
+            for future in self._futures.values():
+                future.result()
+
+
+def ensure(images: list[ImageDef], progress: Progress) -> list[str]:
+    """Build (or, for official images, pull and build) what is missing or out of date; the tags built."""
+    with Builds(images, progress) as builds:
+        pass
+    return builds.built
 
 
 def listing(images: list[ImageDef]) -> list[dict[str, str]]:

@@ -153,17 +153,24 @@ class Lab:
         if self.plan.app_kind == "chamilo":
             chamilo.prepare_archive(self.spec, CHAMILO)
         self.plan.tier.prepare_build()
-        built = images.ensure(image_defs(self.spec, self.plan.proxy_kind, self.plan.app_kind), say)
-        if built:
-            say(f"built {', '.join(built)}")
-        made = hostnet.ensure(self.hostnet)
-        say(f"host network: {', '.join(made) if made else 'present'} ({self.spec.shim_link} {self.spec.shim_address})")
-        deadline = time.monotonic() + timeout
-        self.start_galera(say, deadline)
-        # the probe app needs nothing at start: its container starts beside the proxies, and
-        # Apache is up by the time the VIP is (Chamilo's first start installs: after the VIP)
-        self.start_proxies(say, deadline, also=["app"] if self.plan.app_kind == "probe" else [])
-        self.start_app(say, deadline)
+        with images.Builds(image_defs(self.spec, self.plan.proxy_kind, self.plan.app_kind), say) as builds:
+            made = hostnet.ensure(self.hostnet)
+            say(f"host network: {', '.join(made) if made else 'present'} ({self.spec.shim_link} {self.spec.shim_address})")
+            # each part starts once its own image is built (a cold start builds them meanwhile);
+            # the deadline counts from then: building is no part of starting
+            builds.ready("mariadb")
+            deadline = time.monotonic() + timeout
+            self.start_galera(say, deadline)
+            builds.ready("proxy")
+            builds.ready("keepalived")
+            # the probe app needs nothing at start: its container starts beside the proxies, and
+            # Apache is up by the time the VIP is (Chamilo's first start installs: after the VIP)
+            early = self.plan.app_kind == "probe" and builds.is_ready("app")
+            self.start_proxies(say, deadline, also=["app"] if early else [])
+            builds.ready("app")
+            self.start_app(say, deadline)
+        if builds.built:
+            say(f"built {', '.join(builds.built)}")
         status = self.status()
         if not status.healthy:
             raise LabError("the lab started but is not healthy; `galera-lab status` shows which part")
