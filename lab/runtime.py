@@ -299,7 +299,7 @@ class Lab:
         sidecars = [s for s in services if s.startswith("keepalived")]
         # no keepalived of the lab runs, so nobody holds the VIP: the first proxy's may take it
         # at once instead of after a master-down interval (keepalived-entrypoint, "vip-first")
-        fresh = all(self.probe.container_state(s) != "running" for s in sidecars)
+        fresh = all(self.probe.container_state(s) not in ("running", "paused", "restarting") for s in sidecars)
         self._set_control("vip-first", self.spec.proxy_names[0] if fresh else None)
         try:
             self._start_proxies(services + (also or []), say, deadline)
