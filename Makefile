@@ -6,6 +6,7 @@ LAB     = $(BIN)/galera-lab
 SPEC   ?=
 PROFILE ?=
 ROOM   ?= 4
+BENCH_ARGS ?=
 SPEC_ARG = $(if $(SPEC),--spec $(SPEC),)$(if $(PROFILE), --profile $(PROFILE),)
 # the test suites and the bench run on the user's topology too (lab/isolation.py)
 SUITE_ENV = GALERA_LAB_SPEC=$(SPEC) GALERA_LAB_PROFILE=$(PROFILE)
@@ -62,8 +63,8 @@ stale-reads: venv ## stale reads by wsrep_sync_wait against the running lab
 report: venv ## Markdown + PNG report of the latest results
 	$(LAB) report $(SPEC_ARG)
 
-bench: venv ## speed, memory, routing, stale-read and failover figures per tier; a room of N labs (ROOM=4): start time, memory, how many fit
-	$(SUITE_ENV) $(BIN)/python -m lab.bench --room-students $(ROOM)
+bench: venv ## speed, memory, routing, stale-read and failover figures per tier; a room of N labs (ROOM=4); BENCH_ARGS="--only lab": lab-up only
+	$(SUITE_ENV) $(BIN)/python -m lab.bench --room-students $(ROOM) $(BENCH_ARGS)
 
 clean: ## remove the virtual environment (labs: make lab-down VOLUMES=1)
 	rm -rf $(VENV)

@@ -126,7 +126,7 @@ def _isolate(ns: Any) -> None:
     if not any(v is not None for v in given.values()):
         return
     try:
-        for suite in (SUITE, "chaos"):  # whichever lab this run brings up
+        for suite in (SUITE, "chaos", "e2e"):  # whichever lab this run brings up
             isolate(suite, given["project"], given["subnet"], given["router_id"], given["http_port"])
     except LabError as exc:
         raise pytest.UsageError(str(exc)) from None

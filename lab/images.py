@@ -9,11 +9,14 @@ which machines without a registry often lack.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +28,8 @@ from lab.errors import LabError
 from lab.paths import CHAMILO, IMAGES
 from lab.spec import LabSpec
 
-BASE_IMAGE = "galera-lab/debian:bookworm"
+NAMESPACE_ENV = "GALERA_LAB_IMAGE_NAMESPACE"
+DEFAULT_NAMESPACE = "galera-lab"
 HASH_LABEL = "galera-lab.context-hash"
 
 Progress = Callable[[str], None]
@@ -70,6 +74,46 @@ class ImageDef:
         return h.hexdigest()[:16]
 
 
+def namespace() -> str:
+    """The repository prefix of every image the lab builds: `galera-lab`, or another one from
+    GALERA_LAB_IMAGE_NAMESPACE.
+
+    Why: a cold start (the bench's) deletes and rebuilds images; in its own namespace it does so
+    without pulling the images from under the labs and suites running on the shared ones, and a
+    CI job can keep its images apart the same way."""
+    raw = os.environ.get(NAMESPACE_ENV, "").strip() or DEFAULT_NAMESPACE
+    if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", raw) or len(raw) > 64:
+        raise LabError(f"{NAMESPACE_ENV}={raw!r} refused: an image namespace is lowercase letters and digits, "
+                       "separated by single '.', '_' or '-' (at most 64 characters), e.g. galera-lab-ci")
+    return raw
+
+
+@contextmanager
+def namespace_set(name: str) -> Iterator[None]:
+    """Images in namespace `name` for the duration (the bench's cold start builds and deletes its
+    own, never the shared ones)."""
+    old = os.environ.get(NAMESPACE_ENV)
+    os.environ[NAMESPACE_ENV] = name
+    try:
+        namespace()  # refuse a bad name here, not at the first tag
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(NAMESPACE_ENV, None)
+        else:
+            os.environ[NAMESPACE_ENV] = old
+
+
+def tag(name: str) -> str:
+    """An image of the lab in the current namespace, e.g. tag("haproxy:2.6-bookworm")."""
+    return f"{namespace()}/{name}"
+
+
+def base_image() -> str:
+    """The Debian base every offline image builds FROM."""
+    return tag("debian:bookworm")
+
+
 def _safe_tag(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", text)
 
@@ -77,35 +121,35 @@ def _safe_tag(text: str) -> str:
 def mariadb_image(spec: LabSpec) -> ImageDef:
     ctx = IMAGES / "galera"
     if spec.galera.source == "official":
-        return ImageDef("mariadb", f"galera-lab/mariadb:{_safe_tag(spec.galera.official_image)}-official", ctx,
+        return ImageDef("mariadb", tag(f"mariadb:{_safe_tag(spec.galera.official_image)}-official"), ctx,
                         "Dockerfile.official", {"MARIADB_IMAGE": spec.galera.official_image},
                         needs_base=False, offline=False)
-    return ImageDef("mariadb", "galera-lab/mariadb:10.11-bookworm", ctx, buildargs={"BASE_IMAGE": BASE_IMAGE})
+    return ImageDef("mariadb", tag("mariadb:10.11-bookworm"), ctx, buildargs={"BASE_IMAGE": base_image()})
 
 
 def haproxy_image() -> ImageDef:
-    return ImageDef("proxy", "galera-lab/haproxy:2.6-bookworm", IMAGES / "haproxy", buildargs={"BASE_IMAGE": BASE_IMAGE})
+    return ImageDef("proxy", tag("haproxy:2.6-bookworm"), IMAGES / "haproxy", buildargs={"BASE_IMAGE": base_image()})
 
 
 def keepalived_image() -> ImageDef:
-    return ImageDef("keepalived", "galera-lab/keepalived:2.2-bookworm", IMAGES / "keepalived",
-                    buildargs={"BASE_IMAGE": BASE_IMAGE})
+    return ImageDef("keepalived", tag("keepalived:2.2-bookworm"), IMAGES / "keepalived",
+                    buildargs={"BASE_IMAGE": base_image()})
 
 
 def probe_image() -> ImageDef:
-    return ImageDef("app", "galera-lab/probe-app:latest", CHAMILO / "probe", buildargs={"BASE_IMAGE": BASE_IMAGE})
+    return ImageDef("app", tag("probe-app:latest"), CHAMILO / "probe", buildargs={"BASE_IMAGE": base_image()})
 
 
 def chamilo_image(spec: LabSpec) -> ImageDef:
-    return ImageDef("app", f"galera-lab/chamilo:{spec.app.chamilo_version}", CHAMILO,
-                    buildargs={"BASE_IMAGE": BASE_IMAGE, "CHAMILO_VERSION": spec.app.chamilo_version,
+    return ImageDef("app", tag(f"chamilo:{spec.app.chamilo_version}"), CHAMILO,
+                    buildargs={"BASE_IMAGE": base_image(), "CHAMILO_VERSION": spec.app.chamilo_version,
                                "CHAMILO_SHA256": spec.app.chamilo_sha256,
                                # the release layer's maker is part of the image: edits to it rebuild
                                "LAB_LAYER_CODE": hashlib.sha256(Path(chamilo_layer.__file__).read_bytes()).hexdigest()[:16]},
                     # the release archive is named by version (and sha256 when pinned), not hashed:
                     # a checkout without the hand-supplied archive must still find the image current
                     offline=False, exclude=("probe", "templates", "README.md", "archive"), label_in_dockerfile=True,
-                    base_tag=f"galera-lab/chamilo:{spec.app.chamilo_version}-base")
+                    base_tag=tag(f"chamilo:{spec.app.chamilo_version}-base"))
 
 
 def client() -> docker.DockerClient:
@@ -154,9 +198,9 @@ def build_base_image(progress: Progress) -> None:
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.splitlines()[-5:] + proc.stderr.splitlines()[-5:])
             raise LabError(f"debootstrap failed (is the Debian mirror {mirror} reachable?):\n{tail}")
-        progress(f"importing {BASE_IMAGE}")
+        progress(f"importing {base_image()}")
         tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run(["docker", "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True)
+        imp = subprocess.run(["docker", "import", "-", base_image()], stdin=tar.stdout, capture_output=True, text=True)
         tar.wait()
         if imp.returncode != 0:
             raise LabError(f"docker import of the base image failed: {imp.stderr.strip()}")
@@ -164,7 +208,7 @@ def build_base_image(progress: Progress) -> None:
 
 def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache: bool = False) -> None:
     """Build one image with the classic builder, streaming its steps to `progress` (nocache: the bench's cold build)."""
-    if image.needs_base and not image_present(BASE_IMAGE, cli):
+    if image.needs_base and not image_present(base_image(), cli):
         build_base_image(progress)
     labels = {HASH_LABEL: image.context_hash()}
     buildargs = dict(image.buildargs)
@@ -193,19 +237,65 @@ def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache
         chamilo_layer.add_release_layer(image, image.base_tag, image.context / "fetch-chamilo", progress, cli)
 
 
+class Builds:
+    """The images a lab needs, built in the background while it starts (a context manager).
+
+    Why: on a cold start the builds take most of the time. The base image comes first (every
+    offline image builds FROM it); then every image that is missing or out of date builds side by
+    side (each is mostly apt downloading and unpacking, and one build's downloads overlap
+    another's unpacking), and `ready(role)` lets `up` start each part as soon as its own image
+    is there: Galera forms while the application's image is still building. Leaving the block
+    waits for every build and raises the first failure, so none is left running half-done."""
+
+    def __init__(self, images: list[ImageDef], progress: Progress):
+        self.progress = progress
+        self.cli = client()
+        self.todo = [image for image in images if not is_current(image, self.cli)]
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[str, Future[None]] = {}
+
+    def __enter__(self) -> Builds:
+        for image in self.todo:
+            if image.external:
+                raise LabError(image.missing_hint or f"image {image.tag} is not on this machine")
+        if any(image.needs_base for image in self.todo) and not image_present(base_image(), self.cli):
+            build_base_image(self.progress)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.todo)))
+        for image in self.todo:
+            self.progress(f"building {image.tag}")
+            self._futures[image.role] = self._pool.submit(build, image, self.progress, self.cli)
+        return self
+
+    def ready(self, role: str) -> None:
+        """Wait until the image of `role` (mariadb, proxy, keepalived, app) is built."""
+        future = self._futures.get(role)
+        if future is not None:
+            future.result()
+
+    def is_ready(self, role: str) -> bool:
+        """Whether the image of `role` is there now (not built, or its build has ended well)."""
+        future = self._futures.get(role)
+        return future is None or (future.done() and future.exception() is None)
+
+    @property
+    def built(self) -> list[str]:
+        return [image.tag for image in self.todo]
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is None:
+            return
+        wait(list(self._futures.values()))
+        self._pool.shutdown()
+        if exc[0] is None:
+            for future in self._futures.values():
+                future.result()
+
+
 def ensure(images: list[ImageDef], progress: Progress) -> list[str]:
-    """Build (or, for official images, pull and build) what is missing or out of date."""
-    cli = client()
-    built: list[str] = []
-    for image in images:
-        if is_current(image, cli):
-            continue
-        if image.external:
-            raise LabError(image.missing_hint or f"image {image.tag} is not on this machine")
-        progress(f"building {image.tag}")
-        build(image, progress, cli)
-        built.append(image.tag)
-    return built
+    """Build (or, for official images, pull and build) what is missing or out of date; the tags built."""
+    with Builds(images, progress) as builds:
+        pass
+    return builds.built
 
 
 def listing(images: list[ImageDef]) -> list[dict[str, str]]:

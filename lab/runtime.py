@@ -153,19 +153,29 @@ class Lab:
         if self.plan.app_kind == "chamilo":
             chamilo.prepare_archive(self.spec, CHAMILO)
         self.plan.tier.prepare_build()
-        built = images.ensure(image_defs(self.spec, self.plan.proxy_kind, self.plan.app_kind), say)
-        if built:
-            say(f"built {', '.join(built)}")
-        if not self.plan.bridge:  # a bridge frontend needs nothing on the host: Docker makes the bridge
-            made = hostnet.ensure(self.hostnet)
-            say(f"host network: {', '.join(made) if made else 'present'} ({self.spec.shim_link} {self.spec.shim_address})")
-        say(frontend.mode_line(self.plan, frontend.engine_os()))
-        deadline = time.monotonic() + timeout
-        self.start_galera(say, deadline)
-        self.start_proxies(say, deadline)
-        if self.plan.bridge:
-            self.start_forwarder(say, deadline)
-        self.start_app(say, deadline)
+        with images.Builds(image_defs(self.spec, self.plan.proxy_kind, self.plan.app_kind), say) as builds:
+            if not self.plan.bridge:  # a bridge frontend needs nothing on the host: Docker makes the bridge
+                made = hostnet.ensure(self.hostnet)
+                say(f"host network: {', '.join(made) if made else 'present'} "
+                    f"({self.spec.shim_link} {self.spec.shim_address})")
+            say(frontend.mode_line(self.plan, frontend.engine_os()))
+            # each part starts once its own image is built (a cold start builds them meanwhile);
+            # the deadline counts from then: building is no part of starting
+            builds.ready("mariadb")
+            deadline = time.monotonic() + timeout
+            self.start_galera(say, deadline)
+            builds.ready("proxy")
+            builds.ready("keepalived")
+            # the probe app needs nothing at start: its container starts beside the proxies, and
+            # Apache is up by the time the VIP is (Chamilo's first start installs: after the VIP)
+            early = self.plan.app_kind == "probe" and builds.is_ready("app")
+            self.start_proxies(say, deadline, also=["app"] if early else [])
+            if self.plan.bridge:  # the forwarder runs the Galera image's socat
+                self.start_forwarder(say, deadline)
+            builds.ready("app")
+            self.start_app(say, deadline)
+        if builds.built:
+            say(f"built {', '.join(builds.built)}")
         status = self.status()
         if not status.healthy:
             raise LabError("the lab started but is not healthy; `galera-lab status` shows which part")
@@ -221,13 +231,17 @@ class Lab:
             out.append(Position(node, d.get("uuid", ""), int(d.get("seqno", -1)), int(d.get("safe_to_bootstrap", 0)), d.get("source", "")))
         return out
 
-    def _set_bootstrap(self, node: str | None) -> None:
-        """The control file the Galera entrypoint reads: which node may form a new cluster."""
-        path = self.stack / "control" / "bootstrap"
-        if node is None:
+    def _set_control(self, name: str, value: str | None) -> None:
+        """A control file the images' entrypoints read while `up` runs (None removes it)."""
+        path = self.stack / "control" / name
+        if value is None:
             path.unlink(missing_ok=True)
         else:
-            path.write_text(node + "\n")
+            path.write_text(value + "\n")
+
+    def _set_bootstrap(self, node: str | None) -> None:
+        """Which node may form a new cluster (the Galera entrypoint reads it)."""
+        self._set_control("bootstrap", node)
 
     def start_galera(self, say: Say, deadline: float) -> None:
         running = self.running_nodes()
@@ -238,31 +252,52 @@ class Lab:
             self.compose.compose.stop(services=running, timeout=60)
             running = []
         if not running:
-            kept = self.node_volumes()
-            if kept:
-                positions = self.positions(kept)
-                for p in positions:
-                    say(f"galera: {p.node} at seqno {p.seqno} (safe_to_bootstrap={p.safe_to_bootstrap}, from {p.source})")
-                first = choose_bootstrap(positions).node
-                say(f"galera: bootstrapping from {first}, the most advanced node")
-            else:
-                first = self.spec.node_names[0]
-                say(f"galera: new cluster, bootstrapping {first}")
-            self._set_bootstrap(first)
-            try:
-                self._service_up([first])
-                self.wait(lambda: self.probe.node(first).ready, f"{first} Synced and Primary", deadline, say)
-            finally:
-                self._set_bootstrap(None)
+            self._bootstrap(say, deadline)
         missing = [n for n in self.spec.node_names if n not in self.running_nodes()]
-        size = self.spec.galera.nodes
         for node in missing:
+            # each joiner starts once the one before it is a member of the component, not once it
+            # is Synced: its group join and start overlap the state transfer before it, and Galera
+            # queues its own SST until a donor is free (a donor serves one at a time). Not all at
+            # once: two nodes joining the group together make it forget one for gmcast's 5 s
+            # time_wait (measured: the second SST then began 10 s after its node started).
+            size = self._cluster_size()
             say(f"galera: {node} joining")
             self._service_up([node])
-            self.wait(lambda node=node: self.probe.node(node).ready, f"{node} Synced", deadline, say)
+            try:
+                self.wait(lambda size=size: self._cluster_size() > size, f"{node} in the component",
+                          min(deadline, time.monotonic() + 30), say, interval=0.2)
+            except LabError:
+                pass  # no harm but time: it is waited for below like the others
+        if missing:
+            self.wait(lambda: all(self.probe.node(n).ready for n in missing), f"{', '.join(missing)} Synced",
+                      deadline, say, interval=0.2)
+        size = self.spec.galera.nodes
         self.wait(lambda: all(s.ready and s.cluster_size == size for s in map(self.probe.node, self.spec.node_names)),
-                  f"all {size} nodes Synced in a Primary component of size {size}", deadline, say)
+                  f"all {size} nodes Synced in a Primary component of size {size}", deadline, say, interval=0.2)
         say(f"galera: {size} nodes Synced, Primary, cluster size {size}")
+
+    def _cluster_size(self) -> int:
+        """Members of the Primary component, as its ready nodes see it (0 with none ready)."""
+        return max((s.cluster_size for s in map(self.probe.node, self.spec.node_names) if s.ready), default=0)
+
+    def _bootstrap(self, say: Say, deadline: float) -> None:
+        """Form the cluster on one node: the most advanced one when data is kept, else node1."""
+        kept = self.node_volumes()
+        if kept:
+            positions = self.positions(kept)
+            for p in positions:
+                say(f"galera: {p.node} at seqno {p.seqno} (safe_to_bootstrap={p.safe_to_bootstrap}, from {p.source})")
+            first = choose_bootstrap(positions).node
+            say(f"galera: bootstrapping from {first}, the most advanced node")
+        else:
+            first = self.spec.node_names[0]
+            say(f"galera: new cluster, bootstrapping {first}")
+        self._set_bootstrap(first)
+        try:
+            self._service_up([first])
+            self.wait(lambda: self.probe.node(first).ready, f"{first} Synced and Primary", deadline, say, interval=0.2)
+        finally:
+            self._set_bootstrap(None)
 
     def _primary_among(self, running: list[str], say: Say, deadline: float) -> bool:
         """Whether a running node reaches Synced+Primary within a short grace period."""
@@ -274,16 +309,31 @@ class Lab:
         except LabError:
             return False
 
-    def start_proxies(self, say: Say, deadline: float) -> None:
+    def start_proxies(self, say: Say, deadline: float, also: list[str] | None = None) -> None:
+        """Start the proxies and their keepalived sidecars (and `also`, in the same compose call),
+        wait until each sees a backend and SQL works through the VIP."""
         services = [s for p in self.spec.proxy_names for s in (p, "keepalived" + p.removeprefix("proxy"))]
+        sidecars = [s for s in services if s.startswith("keepalived")]
+        # no keepalived of the lab runs, so nobody holds the VIP: the first proxy's may take it
+        # at once instead of after a master-down interval (keepalived-entrypoint, "vip-first")
+        fresh = all(self.probe.container_state(s) not in ("running", "paused", "restarting") for s in sidecars)
+        self._set_control("vip-first", self.spec.proxy_names[0] if fresh else None)
+        try:
+            self._start_proxies(services + (also or []), say, deadline)
+        finally:
+            self._set_control("vip-first", None)
+
+    def _start_proxies(self, services: list[str], say: Say, deadline: float) -> None:
         self._service_up(services)
         for proxy in self.spec.proxy_names:
             self._rejoin_sidecar(proxy, say)
         for proxy in self.spec.proxy_names:
-            self.wait(lambda proxy=proxy: self.probe.proxy(proxy).ready, f"{proxy} ({self.plan.proxy_kind}) seeing its backends", deadline, say)
+            self.wait(lambda proxy=proxy: self.probe.proxy(proxy).ready, f"{proxy} ({self.plan.proxy_kind}) seeing its backends",
+                      deadline, say, interval=0.2)
         for proxy in self.spec.proxy_names:  # again: a proxy its restart policy brought back after a crash at start
             self._rejoin_sidecar(proxy, say)
-        self.wait(lambda: self.probe.vip(None).sql_ok, f"SQL through the VIP {self.spec.keepalived.vip}:{self.spec.proxy.sql_port}", deadline, say)
+        self.wait(lambda: self.probe.vip(None).sql_ok, f"SQL through the VIP {self.spec.keepalived.vip}:{self.spec.proxy.sql_port}",
+                  deadline, say, interval=0.2)
         holder = [p for p in self.spec.proxy_names if self.probe.vip_holder_of(p)]
         say(f"proxies: {self.plan.proxy_kind} x{len(self.spec.proxy_names)} ready, VIP on {', '.join(holder) or '?'}")
 
@@ -315,7 +365,8 @@ class Lab:
         """Start the app and wait until it answers; Chamilo's first start installs it (lab/chamilo.py)."""
         if self.plan.app_kind == "probe":
             self.apply_app_schema()
-            self._service_up(["app"])
+            if self.probe.container_state("app") != "running":
+                self._service_up(["app"])
             self.wait_app(say, deadline)
             return
         node = str(self.spec.node_address(chamilo.INSTALL_NODE))

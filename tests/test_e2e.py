@@ -116,6 +116,16 @@ def test_lab_lifecycle(tmp_path: Path) -> None:
                              "holder": holder, "sql_ok": True}
         assert st["app"]["kind"] == lab.plan.app_kind and st["app"]["http_status"] == 200
 
+        # 3b. a new lab's first keepalived took the VIP at once (no master-down wait), and then
+        # reloaded into the configured instance: BACKUP, nopreempt, its own priority
+        assert holder == "proxy1", st["proxies"]
+        first = lab.docker.containers.get(spec.container("keepalived1"))
+        assert b"proxy1 starts as MASTER (vip-first)" in first.logs()
+        code, conf = first.exec_run(["cat", "/etc/keepalived/keepalived.conf"])
+        assert code == 0 and "nopreempt" in conf.decode() and "priority 200" in conf.decode(), conf
+        assert "notify_master" not in conf.decode() and "state BACKUP" in conf.decode(), conf
+        assert not (lab.stack / "control" / "vip-first").exists(), "the start-up path ends with `up`"
+
         # 4. `up` on a running lab changes nothing
         before = {c: lab.docker.containers.get(spec.container(c)).id for c in spec.node_names}
         lab.up()
@@ -131,6 +141,16 @@ def test_lab_lifecycle(tmp_path: Path) -> None:
         assert sidecar.attrs["State"]["StartedAt"] > proxy.attrs["State"]["StartedAt"]
         code, out = sidecar.exec_run(["ip", "-o", "-4", "addr", "show"])
         assert str(spec.proxy_frontend_address("proxy2")) in out.decode(), "sidecar sees the proxy's interfaces"
+
+        # 4c. failover is unchanged by the start-up path: the VIP holder dies, the VIP moves, and
+        # when it is back (its keepalived restarted, without vip-first) the VIP stays (nopreempt)
+        lab.docker.containers.get(spec.container("proxy1")).kill()
+        lab.wait(lambda: lab.probe.vip_holder_of("proxy2"), "the VIP on proxy2", time.monotonic() + 30, say=print)
+        lab.docker.containers.get(spec.container("proxy1")).start()
+        lab.up()
+        lab.wait(lambda: lab.probe.proxy("proxy1").ready, "proxy1 back", time.monotonic() + 30, say=print)
+        time.sleep(4 * spec.keepalived.advert_interval + 1)  # what a preempting instance would need
+        assert lab.probe.vip_holder_of("proxy2") and not lab.probe.vip_holder_of("proxy1")
 
         # 5. full-cluster restart: node1 stops first and falls behind, so recovery must not start from it
         lab.compose.compose.stop(services=["node1"], timeout=60)

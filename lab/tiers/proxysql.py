@@ -68,14 +68,14 @@ class ProxySQLTier(ProxyTier):
                                               "machine: `docker load -i FILE` or `docker tag SOME-IMAGE "
                                               f"{p.proxysql_image}` (any image with a proxysql binary on its PATH)"))
         if p.proxysql_source == "official":
-            return img.ImageDef("proxy", f"galera-lab/proxysql:{p.proxysql_version}-official", ctx,
+            return img.ImageDef("proxy", img.tag(f"proxysql:{p.proxysql_version}-official"), ctx,
                                 "Dockerfile.official", {"PROXYSQL_VERSION": p.proxysql_version},
                                 needs_base=False, offline=False)
         if p.proxysql_source == "deb":
-            return img.ImageDef("proxy", f"galera-lab/proxysql:{p.proxysql_version}-deb", ctx, "Dockerfile.deb",
-                                {"BASE_IMAGE": img.BASE_IMAGE}, include_only=("Dockerfile.deb", "deb"))
-        return img.ImageDef("proxy", f"galera-lab/proxysql:{p.proxysql_version}", ctx, "Dockerfile",
-                            {"BASE_IMAGE": img.BASE_IMAGE, "PROXYSQL_VERSION": p.proxysql_version,
+            return img.ImageDef("proxy", img.tag(f"proxysql:{p.proxysql_version}-deb"), ctx, "Dockerfile.deb",
+                                {"BASE_IMAGE": img.base_image()}, include_only=("Dockerfile.deb", "deb"))
+        return img.ImageDef("proxy", img.tag(f"proxysql:{p.proxysql_version}"), ctx, "Dockerfile",
+                            {"BASE_IMAGE": img.base_image(), "PROXYSQL_VERSION": p.proxysql_version,
                              "PROXYSQL_SERIES": ".".join(p.proxysql_version.split(".")[:2]) + ".x"},
                             offline=False, include_only=("Dockerfile",))
 
