@@ -84,11 +84,3 @@ def scenario(request: pytest.FixtureRequest, chaos_lab: ChaosLab, results: Resul
         sc.record(results, outcome, run_dir / "histories")
         results.save(run_dir / "results.json")
         say(f"--- {name}: {outcome} {sc.figures}")
-
-
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Scenarios that re-create the lab with other settings (crash-all with flush 2 and 0) run
-    last, so that the others share one lab; within them, the base setting first."""
-    def key(item: pytest.Item) -> int:
-        return 1 if item.module is not None and item.module.__name__.endswith("test_crash") else 0
-    items.sort(key=key)  # stable: keeps file order otherwise

@@ -52,8 +52,9 @@ if TYPE_CHECKING:
     from lab.spec import LabSpec
 
 SUITE = "plugin"
-SMOKE = ("vip_holder_down[sigkill]", "kill_writer", "routing_by_statement_class")
-"""`--lab-scenarios smoke`: the selection a pull request can afford."""
+SMOKE = ("vip_holder_down[sigkill]", "kill_writer", "routing_by_statement_class", "stale_reads_at_0_and_1")
+"""`--lab-scenarios smoke`: the selection a pull request can afford (on the fast profile, at most
+90 s here once the lab is up: `make bench` times it)."""
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 

@@ -888,12 +888,16 @@ def run_study(lab: Any, config: StudyConfig = StudyConfig(), say: Say = _quiet) 
     proxy_hosts = [str(lab.spec.proxy_backend_address(p)) for p in lab.spec.proxy_names]
     with Prober(paths, config.workers, config.processes) as prober, global_sync_wait_restored(paths) as saved:
         result.notes.append(f"global wsrep_sync_wait before the study: {saved}")
+        applied: int | None = None  # the global value set on every node by the study so far
         for condition in config.conditions:
             with _condition(lab, paths, condition, config, result, say) as load_rate:
                 for mode in config.modes:
                     for value in config.values:
                         read = paths.read_endpoint(mode, condition)
-                        set_global_sync_wait(paths, value if mode == "global" else 0)
+                        wanted = value if mode == "global" else 0
+                        if wanted != applied:  # a connection to every node per change, not per cell
+                            set_global_sync_wait(paths, wanted)
+                            applied = wanted
                         if mode == "global" and tier.pools_connections and read == paths.proxy_read:
                             renew_proxy_pool(paths, proxy_hosts)
                             prober.run(read, None, 1.0, None, read_timeout)  # the pool refills

@@ -1,5 +1,5 @@
-"""Stale reads by wsrep_sync_wait, small, against a real lab of its own (project `stale-lab`),
-on the user's topology (`make chaos SPEC=…`) and whichever proxy tier it runs.
+"""Stale reads by wsrep_sync_wait, small, on the chaos session's lab (the user's topology,
+`make chaos SPEC=…`, whichever proxy tier it runs).
 
 Asserts what the study exists for: with the READ bit set no read is stale and the nodes
 counted a causal read for every answered read; with 0 the held-back reader certainly serves
@@ -7,23 +7,34 @@ stale reads (else the probe is blind); the tier pins sessions or not as its modu
 lab is left as found. On ProxySQL also: the guide as written (pooled connections reset with
 COM_CHANGE_USER) gives stale reads at 1, and the fix (`proxy.proxysql_connection_reset: close`)
 gives none; a test fails if the fix is removed from the rendered config.
+
+Why on the session's lab and not one of its own: a second lab cost a whole `up` and `down`
+per run; the study leaves the lab as found (checked below), so the scenarios share it.
+
+One study per module serves every check, sized by what the run selected: the small study when
+any check beyond `stale_reads_at_0_and_1` runs, else (the smoke selection) `AT_0_AND_1`, the
+cells that check needs and nothing more. The small study holds those cells too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from chaos import stale_reads as sr
-from lab.isolation import missing_part, suite_spec
+from chaos.scenario import ChaosLab, chaos_spec
 from lab.runtime import Lab
 from tests.docker_check import docker_skip_reason
 
 pytestmark = [pytest.mark.chaos, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
-SMALL = sr.StudyConfig(values=(0, 1, 7), conditions=("idle", "churn", "held", "backup"), seconds=1.5, workers=4,
+# 1 s a cell: hundreds of reads where nothing waits, and a held reader's 1205s at 0.5 s each
+SMALL = sr.StudyConfig(values=(0, 1, 7), conditions=("idle", "churn", "held", "backup"), seconds=1.0, workers=4,
                        processes=2, load_workers=2, churn_workers=2, causal_read_timeout_s=0.5)
+# the smoke's cells: a reader held back, read directly (stale at 0, 1205 at 1) and through the
+# proxy (which reads from the nodes that keep up: never stale at 1, a causal read for each read)
+AT_0_AND_1 = sr.StudyConfig(values=(0, 1), conditions=("held",), modes=("session", "proxy-session"), seconds=1.0,
+                            workers=4, processes=2, causal_read_timeout_s=0.5)
+SMOKE_CHECK = "test_stale_reads_at_0_and_1"
 # the guide-vs-fix comparison: value 1 set globally (as the guide does), the pool churning and a
 # reader falling behind under a backup's lock (kept in ProxySQL's read path)
 GUIDE = sr.StudyConfig(values=(1,), conditions=("backup",), modes=("global",), seconds=4.0, workers=4,
@@ -31,21 +42,22 @@ GUIDE = sr.StudyConfig(values=(1,), conditions=("backup",), modes=("global",), s
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    missing = missing_part(suite_spec("stale"))
-    if missing:
-        pytest.skip(missing)
-    lab = Lab.create(suite_spec("stale"))
-    lab.up()
-    try:
-        yield lab
-    finally:
-        lab.down(volumes=True)
+def lab(chaos_lab: ChaosLab) -> Lab:
+    chaos_lab.ensure_up()
+    return chaos_lab.lab
+
+
+def study_config(items: list[pytest.Item], module: object) -> sr.StudyConfig:
+    """The small study when a selected check of this module other than the smoke's needs the
+    study, else the smoke's cells alone."""
+    others = [i for i in items if getattr(i, "module", None) is module and "result" in getattr(i, "fixturenames", ())
+              and i.name != SMOKE_CHECK]
+    return SMALL if others else AT_0_AND_1
 
 
 @pytest.fixture(scope="module")
-def result(lab: Lab) -> sr.StudyResult:
-    res = sr.run_study(lab, SMALL)
+def result(request: pytest.FixtureRequest, lab: Lab) -> sr.StudyResult:
+    res = sr.run_study(lab, study_config(request.session.items, request.module))
     sr.save(res, lab)
     return res
 
@@ -54,8 +66,23 @@ def cells(res: sr.StudyResult, **match: object) -> list[sr.Cell]:
     return [c for c in res.cells if all(getattr(c, k) == v for k, v in match.items())]
 
 
-def test_every_cell_measured(result: sr.StudyResult) -> None:
-    assert len(result.cells) == len(SMALL.values) * len(SMALL.conditions) * len(SMALL.modes)
+def test_stale_reads_at_0_and_1(result: sr.StudyResult) -> None:
+    """The smoke's stale-read check: a reader held back serves stale reads at 0 (the probe sees
+    lag) and none at 1, where each read on it waits and fails with 1205 instead; through the
+    proxy no read at 1 is stale and the serving nodes counted a causal read for every read."""
+    held = {(c.sync_wait, c.mode): c for c in cells(result, condition="held")}
+    direct0, direct1, proxied1 = held[(0, "session")], held[(1, "session")], held[(1, "proxy-session")]
+    assert direct0.answered > 0 and direct0.stale > 0, f"the held reader served no stale read at 0: {direct0}"
+    assert direct1.stale == 0 and direct1.errors_by_kind.get("1205 lock wait timeout", 0) == direct1.probes > 0, \
+        f"the held reader at 1: {direct1}"
+    assert proxied1.answered > 0 and proxied1.stale == 0, f"stale reads at 1 through the proxy: {proxied1}"
+    assert proxied1.every_read_waited, \
+        f"{proxied1.causal_reads_total} causal reads counted for {proxied1.answered} reads at 1 through the proxy"
+
+
+def test_every_cell_measured(request: pytest.FixtureRequest, result: sr.StudyResult) -> None:
+    config = study_config(request.session.items, request.module)
+    assert len(result.cells) == len(config.values) * len(config.conditions) * len(config.modes)
     assert all(c.probes > 0 for c in result.cells)
     assert all(sum(c.served_by.values()) == c.answered for c in result.cells), "a read without its serving node"
 
@@ -123,7 +150,7 @@ def test_lab_left_as_found(lab: Lab, result: sr.StudyResult) -> None:
 
 def _with_reset(lab: Lab, reset: str) -> Lab:
     """The stale lab with proxy.proxysql_connection_reset = `reset`, proxies restarted on the new file."""
-    variant = Lab.create(suite_spec("stale", [("proxy.proxysql_connection_reset", reset)]), lab.stack)
+    variant = Lab.create(chaos_spec([("proxy.proxysql_connection_reset", reset)]), lab.stack)
     variant.render()
     for proxy in variant.spec.proxy_names:
         variant.docker.containers.get(variant.spec.container(proxy)).restart(timeout=10)

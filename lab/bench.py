@@ -25,7 +25,7 @@ from lab.plan import image_defs
 from lab.errors import LabError
 from lab.runtime import Lab
 from lab.tiers import Backend
-from lab.isolation import suite_spec
+from lab.isolation import SUITES, isolate, suite_spec
 from lab.spec import LabSpec
 
 def bench_spec(extra: list[tuple[str, Any]] | None = None, profile: str | None = None) -> LabSpec:
@@ -461,12 +461,33 @@ def bench_tier(kind: str, args: argparse.Namespace, sections: set[str], cold: bo
         lab.down(volumes=True)
 
 
+def add_isolation_args(parser: argparse.ArgumentParser) -> None:
+    """Where the bench's lab runs (default bench-lab, 198.18.40.0/23), so two benches can share
+    a machine."""
+    parser.add_argument("--project", default=None, help="compose project of the bench's lab (default bench-lab)")
+    parser.add_argument("--subnet", default=None, help="a /23 for its two networks (default 198.18.40.0/23)")
+    parser.add_argument("--router-id", type=int, default=None, dest="router_id", help="its VRRP router id")
+    parser.add_argument("--http-port", type=int, default=None, dest="http_port", help="its application's host port")
+
+
+def bench_chaos(results: dict[str, Any], save: Callable[[], None]) -> None:
+    """The chaos section (lab/bench_chaos.py): smoke and catalog on the fast profile, timed."""
+    from lab import bench_chaos
+
+    progress("chaos: lab up on the fast profile, idle watch, then the smoke selection and the whole catalog")
+    folder = stack_dir(SUITES["bench"].project) / "results"
+    results["chaos"] = bench_chaos.chaos_figures(folder, log=progress)
+    save()
+    for line in bench_chaos.verdict_lines(results["chaos"]):
+        print(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
     parser.add_argument("--no-cold", action="store_true",
                         help=f"skip the cold start (it builds every image afresh in {COLD_NAMESPACE}/*, then deletes them)")
-    parser.add_argument("--only", choices=["lab", "chamilo", "routing", "stale", "failover", "room"], action="append",
-                        help="run only these sections (default: all)")
+    parser.add_argument("--only", choices=["lab", "chamilo", "routing", "stale", "failover", "room", "chaos"],
+                        action="append", help="run only these sections (default: all)")
     parser.add_argument("--room-students", type=int, default=4, help="labs of the room section (default 4)")
     parser.add_argument("--room-parallel", type=int, default=2, help="labs the room starts at once (default 2)")
     parser.add_argument("--room-apps", type=lambda t: [x for x in t.split(",") if x], default=["probe", "chamilo"],
@@ -474,11 +495,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiers", type=lambda t: [x for x in t.split(",") if x], default=None,
                         help="proxy tiers, e.g. haproxy,proxysql (default: every tier that can run here)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions of each fault (default 5)")
+    add_isolation_args(parser)
     args = parser.parse_args(argv)
     unknown = [a for a in args.room_apps if a not in ("probe", "chamilo")]
     if unknown:
         parser.error(f"--room-apps: {', '.join(map(repr, unknown))} refused: the applications are probe, chamilo")
-    sections = set(args.only or ["lab", "chamilo", "routing", "stale", "failover", "room"])
+    isolate("bench", args.project, args.subnet, args.router_id, args.http_port)
+    sections = set(args.only or ["lab", "chamilo", "routing", "stale", "failover", "room", "chaos"])
     base = bench_spec()
     tiers = args.tiers or available_tiers(base)
     results: dict[str, Any] = {"started": time.time(), "spec": base.model_dump(mode="json"), "tiers": {}}
@@ -507,12 +530,13 @@ def main(argv: list[str] | None = None) -> int:
                     results["room"][app] = {"app": app, "failed": str(exc)}
             save()
             print_room(results["room"][app])
-    for index, kind in enumerate(tiers):
-        if sections - {"chamilo", "room"}:
-            bench_tier(kind, args, sections - {"chamilo", "room"}, cold=index == 0 and not args.no_cold,
-                       results=results, save=save)
-    if len(tiers) > 1 and results["tiers"]:
+    tier_sections = sections - {"chamilo", "room", "chaos"}
+    for index, kind in enumerate(tiers if tier_sections else []):
+        bench_tier(kind, args, tier_sections, cold=index == 0 and not args.no_cold, results=results, save=save)
+    if len(tiers) > 1 and tier_sections:
         print_side_by_side(results["tiers"])
+    if "chaos" in sections:
+        bench_chaos(results, save)
     print(f"figures saved to {out}")
     return 0
 

@@ -65,7 +65,6 @@ def _shifted(port: int, by: int) -> int:
 SUITES: dict[str, Isolation] = {
     "e2e": Isolation("e2e-lab", "198.18.10.0/23", 61, 18080),
     "chaos": Isolation("chaos-lab", "198.18.20.0/23", 71, 18081),
-    "stale": Isolation("stale-lab", "198.18.30.0/23", 81, 18082),
     "bench": Isolation("bench-lab", "198.18.40.0/23", 91, 18090),
     # the pytest plugin's lab for tests in a user's own repository (chaos/plugin.py)
     "plugin": Isolation("plugin-lab", "198.18.80.0/23", 101, 18180),

@@ -96,3 +96,22 @@ def test_conclude_passes_within_tolerance_and_fails_when_everything_skipped(tmp_
     assert chaos_cli.conclude(tmp_path, 1, base, RegressionSpec(), tmp_path / "j.xml") == 1  # a failed check
     _results(tmp_path, "skipped", outcome="skip")
     assert chaos_cli.conclude(tmp_path, 0, None, RegressionSpec(), tmp_path / "j.xml") == 1
+
+
+def test_stale_read_study_is_sized_to_the_selected_checks() -> None:
+    """The smoke's stale-read check alone gets the small held-reader study; any other check of
+    the module that reads the study gets the whole small study, which holds the smoke's cells."""
+    from types import SimpleNamespace
+
+    from chaos import test_stale_reads as mod
+
+    def item(name: str, fixtures: tuple[str, ...] = ("result",), module: object = mod) -> SimpleNamespace:
+        return SimpleNamespace(name=name, fixturenames=fixtures, module=module)
+
+    smoke = item(mod.SMOKE_CHECK)
+    assert mod.study_config([smoke, item("test_kill_writer", module=object())], mod) is mod.AT_0_AND_1
+    assert mod.study_config([smoke, item("test_lab_left_as_found", ("lab",))], mod) is mod.AT_0_AND_1
+    assert mod.study_config([smoke, item("test_read_bit_means_no_stale_read")], mod) is mod.SMALL
+    small, cells = mod.SMALL, mod.AT_0_AND_1
+    assert set(cells.values) <= set(small.values) and set(cells.conditions) <= set(small.conditions)
+    assert set(cells.modes) <= set(small.modes)

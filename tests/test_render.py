@@ -81,6 +81,9 @@ def test_haproxy_writer_and_readers(tmp_path: Path) -> None:
     rservers = {d[1]: d for d in reader if d[0] == "server"}
     assert "backup" in rservers["node1"] and "backup" not in rservers["node2"]
     assert ["bind", "*:6034"] in reader
+    # one health check per node: the reader listener follows the writer listener's checks
+    for node, server in rservers.items():
+        assert server[server.index("track") + 1] == f"galera-writer/{node}" and "check" not in server
 
 
 def test_proxysql_config(tmp_path: Path) -> None:
