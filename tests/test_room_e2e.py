@@ -67,6 +67,18 @@ def get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def post(url: str, auth: tuple[str, str]) -> tuple[int, bytes]:
+    """A POST as the dashboard page sends it (its guard header, an empty JSON body)."""
+    req = urllib.request.Request(url, data=b"{}", method="POST", headers={
+        "X-Galera-Lab": "1", "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
 def wait_rows(proc: subprocess.Popen[bytes], url: str, ok: "callable", what: str, timeout: float) -> list[dict]:
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -159,6 +171,9 @@ def test_room_of_two(tmp_path: Path) -> None:
             assert get(url + "api/catalog", (login.user, login.password))[0] == 200
             status, body = get(url + "api/state", (login.user, login.password))
             assert status == 200 and json.loads(body)["tier"] in ("haproxy", "proxysql")
+            check = post(url + "api/workshop/check", (login.user, login.password))
+            assert check[0] == 200 and "done" in json.loads(check[1])
+            assert post(url + "api/workshop/check", (other.user, other.password))[0] == 401
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
