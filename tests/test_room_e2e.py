@@ -35,6 +35,7 @@ from lab.paths import stack_dir
 from lab.runtime import Lab, leftover_resources
 from lab.spec import LabSpec, load_spec
 from lab.workshop import room as rooms
+from lab.workshop.model import load_exercises
 from lab.workshop.progress import Progress, save_progress
 from tests.docker_check import docker_skip_reason
 
@@ -62,6 +63,18 @@ def get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
         req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def post(url: str, auth: tuple[str, str]) -> tuple[int, bytes]:
+    """A POST as the dashboard page sends it (its guard header, an empty JSON body)."""
+    req = urllib.request.Request(url, data=b"{}", method="POST", headers={
+        "X-Galera-Lab": "1", "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -137,15 +150,16 @@ def test_room_of_two(tmp_path: Path) -> None:
         assert Lab.existing(first.project).secrets["APP_PASSWORD"] != Lab.existing(second.project).secrets["APP_PASSWORD"]
 
         # the overview shows a student's progress, in JSON and on the web page
-        save_progress(stack_dir(first.project), Progress(exercise="writer-gone", step=2, completed=["vip-moves"],
-                                                         total=8))
-        rows = wait_rows(proc, overview, lambda rs: rs[0]["exercise"] == "writer-gone" and rs[0]["completed"] == 1,
+        exercises = [ex.id for ex in load_exercises()]
+        save_progress(stack_dir(first.project), Progress(exercise=exercises[1], step=1, completed=[exercises[0]],
+                                                         total=len(exercises)))
+        rows = wait_rows(proc, overview, lambda rs: rs[0]["exercise"] == exercises[1] and rs[0]["completed"] == 1,
                          "student 1's progress", timeout=30)
-        assert rows[0]["step"] == 2 and rows[0]["total"] == 8 and rows[1]["exercise"] is None
+        assert rows[0]["step"] == 1 and rows[0]["total"] == len(exercises) and rows[1]["exercise"] is None
         status, page = get(overview)
         assert status == 200
         text = page.decode()
-        assert "writer-gone (step 2)" in text and "1/8" in text and "testroom-s2" in text
+        assert f"{exercises[1]} (step 1)" in text and f"1/{len(exercises)}" in text and "testroom-s2" in text
 
         # each dashboard: refused without its login and with the other student's, served with its own
         logins = [load_login(stack_dir(s.project)) for s in students]
@@ -159,6 +173,9 @@ def test_room_of_two(tmp_path: Path) -> None:
             assert get(url + "api/catalog", (login.user, login.password))[0] == 200
             status, body = get(url + "api/state", (login.user, login.password))
             assert status == 200 and json.loads(body)["tier"] in ("haproxy", "proxysql")
+            check = post(url + "api/workshop/check", (login.user, login.password))
+            assert check[0] == 200 and "done" in json.loads(check[1])
+            assert post(url + "api/workshop/check", (other.user, other.password))[0] == 401
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

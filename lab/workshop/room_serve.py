@@ -69,6 +69,10 @@ class LazyDashboard:
     def heal(self, fault_id: int | None = None) -> list[dict[str, Any]]:
         return self._get().heal(fault_id)
 
+    def workshop_check(self) -> dict[str, Any]:
+        """The page's Check button: the student's current step, checked on their own lab."""
+        return self._get().workshop_check()
+
     def stop(self) -> list[str]:
         with self._lock:
             return self._dash.stop() if self._dash is not None else []
