@@ -279,7 +279,7 @@ ACTIONS: dict[str, ActionDef] = {
     "remember": ActionDef(RememberParams, do_remember, "remember who plays a role now (writer, reader, …)"),
     "write_rows": ActionDef(CountParams, do_write_rows, "acknowledged writes through the VIP, remembered"),
     "fault": ActionDef(FaultParams, do_fault, "inject a fault of the catalog (left in place)"),
-    "heal": ActionDef(NoParams, do_heal, "remove network cuts, unpause, release backup locks"),
+    "heal": ActionDef(NoParams, do_heal, "heal every fault in the lab's ledger, then sweep cuts, pauses, backup locks"),
     "up": ActionDef(NoParams, do_up, "`galera-lab up`: start what is stopped, recover a crashed cluster"),
     "answer": ActionDef(AnswerParams, do_answer, "answer the step's question with the lab's truth"),
     "start": ActionDef(StartParams, do_start, "docker start a remembered node"),

@@ -64,6 +64,7 @@ def stop(stack: Path) -> bool:
 
 def start(stack: Path, project: str, exercise: str, seconds: float, interval: float = 0.2) -> int:
     """Start the heartbeat detached (its own session, output to the stack's log); its pid."""
+    stack = stack.resolve()  # the process may outlive the caller's working directory
     stop(stack)
     log = (stack / LOG_FILE).open("ab")
     proc = subprocess.Popen([sys.executable, "-m", MODULE, "--project", project, "--stack", str(stack),
