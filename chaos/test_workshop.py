@@ -212,7 +212,9 @@ def test_dashboard_answer_box_both_ways(lab: Lab, workshop: Workshop, dashboard:
             page.click("#workshop-answer-submit")
             page.wait_for_function("document.getElementById('workshop-result').textContent.startsWith('done')")
             say(f"answer box: {page.inner_text('#workshop-result')}")
-            page.screenshot(path=str(lab.stack / "workshop-answer.png"), full_page=True)
+            shots = lab.stack / "results"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "workshop-answer.png"), full_page=True)
         saved = load_progress(lab.stack)
         assert saved.exercise == ex.id and saved.step == question + 1 and saved.answer is None
     finally:
