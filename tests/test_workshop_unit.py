@@ -310,6 +310,29 @@ def test_a_record_revives_the_fault_with_what_its_heal_needs(lab: Lab) -> None:
         faults.Kill(lab, "node1").to_record()
 
 
+def test_the_dashboard_follows_the_ledger(lab: Lab) -> None:
+    """Without Docker: the page lists a fault the terminal recorded, and a fault of its own whose
+    record another process removed (it healed it) is no longer active on the page."""
+    from lab.dashboard.service import Dashboard, Injected
+
+    dash = Dashboard(lab, clients=False)  # not started: no poller
+    theirs = faults.Pause(lab, "node2")
+    theirs.start = 10.0
+    rid = ledger.add(lab.stack, "pause-node", theirs, "terminal")
+    mine = faults.Pause(lab, "node3")
+    mine.start = 20.0
+    dash.injected.append(Injected("pause-node", mine, record=ledger.add(lab.stack, "pause-node", mine, "dashboard")))
+    dash._sync_ledger(30.0)
+    listed = {f["id"]: f for f in dash.snapshot()["faults"]}
+    assert listed[rid]["origin"] == "terminal" and listed[rid]["active"] and listed[rid]["target"] == "node2"
+    assert listed[mine.id]["origin"] == "dashboard" and listed[mine.id]["active"]
+    ledger.remove(lab.stack, dash.injected[0].record or "")  # `workshop heal` healed it
+    dash._sync_ledger(31.0)
+    listed = {f["id"]: f for f in dash.snapshot()["faults"]}
+    assert not listed[mine.id]["active"] and listed[rid]["active"]
+    assert any("healed from another process" in e["text"] for e in dash.events)
+
+
 # ---- the rolling-restart rule (Docker events → down spans → verdict) --------------------------------
 
 
