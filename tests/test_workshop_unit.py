@@ -19,7 +19,7 @@ from lab.dashboard import app as dash_app
 from lab.runtime import Lab
 from lab.spec import load_spec
 from lab.workshop import session as session_mod
-from lab.workshop import ledger
+from lab.workshop import heartbeat, ledger
 from lab.workshop.actions import ACTIONS, BackupLock, fault_keys
 from lab.workshop.checks import CHECKS, Verdict, downtimes, rolling_verdict, seconds_in
 from lab.workshop.model import Exercise, ExerciseError, exercise_files, find, load_exercises, parse_exercise
@@ -331,6 +331,13 @@ def test_the_dashboard_follows_the_ledger(lab: Lab) -> None:
     listed = {f["id"]: f for f in dash.snapshot()["faults"]}
     assert not listed[mine.id]["active"] and listed[rid]["active"]
     assert any("healed from another process" in e["text"] for e in dash.events)
+
+
+def test_stopping_the_heartbeat_never_signals_a_recycled_pid(tmp_path: Path) -> None:
+    """A pid file naming a process that is not a heartbeat (here: this test) is dropped, not killed."""
+    (tmp_path / heartbeat.PID_FILE).write_text(f"{os.getpid()}\n")
+    assert heartbeat.stop(tmp_path) is False and not (tmp_path / heartbeat.PID_FILE).exists()
+    assert heartbeat.stop(tmp_path) is False  # no pid file: nothing to stop
 
 
 # ---- the rolling-restart rule (Docker events → down spans → verdict) --------------------------------
