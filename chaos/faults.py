@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import docker
 import docker.errors
@@ -38,6 +39,7 @@ from lab.spec import LabSpec
 from lab.status import LabStatus
 
 CHAIN_PREFIX = "LABCHAOS"
+F = TypeVar("F", bound="Fault")
 ROLES: tuple[str, ...] = ("writer", "reader", "node", "vip-holder", "standby-proxy")
 
 
@@ -245,9 +247,33 @@ atexit.register(heal_all)
 def detach(fault: Fault) -> None:
     """Leave an applied fault in place when this process ends: out of the registry, so neither
     `heal_all()` nor the exit hook heals it. Why: `galera-lab workshop` injects a fault for the
-    student to look at after the command has returned; `workshop heal` or `up` undoes it."""
+    student to look at after the command has returned; `workshop heal` or `up` undoes it (the
+    workshop keeps `to_record()` of it in the lab's stack, lab/workshop/ledger.py)."""
     with _LOCK:
         _ACTIVE.pop(fault.id, None)
+
+
+KINDS: dict[str, type[Fault]] = {}
+
+
+def revivable(cls: type[F]) -> type[F]:
+    """Class decorator: a fault `revive()` can rebuild from its record in another process."""
+    KINDS[cls.__name__] = cls
+    return cls
+
+
+def revive(lab: LabLike, record: dict[str, Any]) -> Fault:
+    """The applied fault a record (`Fault.to_record()`) describes, rebuilt in this process so
+    that its own `heal()` undoes it: the process that injected it may be gone. Not registered
+    (the caller heals it at once); ValueError for a record of an unknown kind."""
+    cls = KINDS.get(str(record.get("kind")))
+    if cls is None:
+        raise ValueError(f"no fault kind {record.get('kind')!r}; known: {', '.join(sorted(KINDS))}")
+    fault = cls.__new__(cls)
+    Fault.__init__(fault, lab, str(record["target"]), **dict(record.get("detail") or {}))
+    fault.start = float(record["start"])
+    fault._load_state(dict(record.get("state") or {}))
+    return fault
 
 
 # ---- faults ----------------------------------------------------------------------------------
@@ -315,6 +341,29 @@ class Fault:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.target} {'active' if self.active else 'idle'}>"
 
+    def healed_elsewhere(self) -> None:
+        """Another process healed this fault (from its record): mark it healed here, unregistered."""
+        with self._heal_lock:
+            if self.healed is None:
+                self.healed = time.time()
+            with _LOCK:
+                _ACTIVE.pop(self.id, None)
+
+    # records: an applied fault as JSON, so another process can heal it (`revive`)
+
+    def to_record(self) -> dict[str, Any]:
+        if self.start is None:
+            raise FaultError(f"{self.name} on {self.target} has not been applied")
+        return {"kind": type(self).__name__, "name": self.name, "target": self.target, "start": self.start,
+                "detail": dict(self.detail), "state": self._state()}
+
+    def _state(self) -> dict[str, Any]:
+        """What `_restore` needs beyond target and detail (pids, chain names)."""
+        return {}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        """Set what `_state` saved, on a fault rebuilt by `revive`."""
+
     # helpers for subclasses
 
     def _inject(self) -> None:
@@ -356,6 +405,7 @@ def restart_sidecar(lab: LabLike, proxy: str) -> None:
         raise FaultError(f"keepalived sidecar {name} does not exist") from None
 
 
+@revivable
 class Kill(Fault):
     """SIGKILL (docker kill): a crash. Heal: docker start (a node rejoins by IST)."""
 
@@ -371,6 +421,7 @@ class Kill(Fault):
         self.start_again()
 
 
+@revivable
 class Stop(Fault):
     """docker stop: the image's stop signal (SIGTERM for mariadbd, SIGUSR1 soft stop for
     HAProxy), then SIGKILL after `timeout`. Heal: docker start."""
@@ -393,6 +444,7 @@ class Stop(Fault):
         self.start_again()
 
 
+@revivable
 class Restart(Fault):
     """docker restart (stop + start). Heal: make sure it runs; a proxy's sidecar is restarted."""
 
@@ -410,6 +462,7 @@ class Restart(Fault):
         self.start_again()
 
 
+@revivable
 class CrashAll(Fault):
     """SIGKILL every Galera node at once (a power cut). Heal: the lab's `up`, which recovers the
     cluster from the most advanced node; a plain `docker start` could not form a Primary."""
@@ -420,6 +473,9 @@ class CrashAll(Fault):
         names = list(nodes or lab.spec.node_names)
         super().__init__(lab, ",".join(names), nodes=names)
         self.recovery_log: list[str] = []
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.recovery_log = []
 
     def _inject(self) -> None:
         containers = [self.container(n) for n in self.detail["nodes"]]
@@ -449,6 +505,7 @@ class CrashAll(Fault):
         self.detail["recovery"] = [line for line in self.recovery_log if line.startswith("galera:")]
 
 
+@revivable
 class Pause(Fault):
     """docker pause (cgroup freezer): alive but frozen, a hung host. Heal: unpause."""
 
@@ -488,8 +545,16 @@ class _IptablesFault(Fault):
 
     def __init__(self, lab: LabLike, target: str, **detail: Any):
         super().__init__(lab, target, **detail)
-        self.chain = f"{CHAIN_PREFIX}-{self.id}"
+        # the pid too: `galera-lab workshop fault` runs one process per fault, each counting from 1
+        self.chain = f"{CHAIN_PREFIX}-{os.getpid()}-{self.id}"
         self._pids: dict[str, int] = {}  # member → pid its rules were installed under
+
+    def _state(self) -> dict[str, Any]:
+        return {"chain": self.chain, "pids": dict(self._pids)}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.chain = str(state["chain"])
+        self._pids = {str(k): int(v) for k, v in state["pids"].items()}
 
     def rules(self) -> dict[str, list[list[str]]]:
         """member → iptables rules (appended to the member's chain)."""
@@ -520,6 +585,7 @@ class _IptablesFault(Fault):
             raise FaultError(f"healing {self.name} on {self.target}: {'; '.join(errors)}")
 
 
+@revivable
 class Partition(_IptablesFault):
     """Cut the Galera nodes into groups that can't reach each other (proxies still reach all).
 
@@ -538,6 +604,7 @@ class Partition(_IptablesFault):
         return {member: drop_rules(self.chain, peers) for member, peers in self.peers.items()}
 
 
+@revivable
 class Isolate(Partition):
     """One node cut off from every other Galera node (the proxies still reach it)."""
 
@@ -549,6 +616,7 @@ class Isolate(Partition):
         self.target = node
 
 
+@revivable
 class PacketLoss(_IptablesFault):
     """Drop a random share of the target's packets to and from its peers (iptables statistic).
 
@@ -579,6 +647,7 @@ def netem_available(pid: int) -> str | None:
     return netem_error(proc.returncode, proc.stderr)
 
 
+@revivable
 class Latency(Fault):
     """Added delay (tc netem) on the target's backend interface; FaultUnsupported without netem."""
 
@@ -588,6 +657,12 @@ class Latency(Fault):
         super().__init__(lab, target, delay_ms=delay_ms, jitter_ms=jitter_ms)
         self._pid: int | None = None
         self._iface: str | None = None
+
+    def _state(self) -> dict[str, Any]:
+        return {"pid": self._pid, "iface": self._iface}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._pid, self._iface = state.get("pid"), state.get("iface")
 
     def _inject(self) -> None:
         pid = container_pid(self.lab, self.target)

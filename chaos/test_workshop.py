@@ -9,19 +9,31 @@ leave it healthy for the next, which the test asserts too. Runs on the user's to
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chaos import faults
+from lab.browser import chromium_binary
 from lab.isolation import missing_part, suite_spec
 from lab.runtime import Lab
+from lab.workshop import ledger
 from lab.workshop.actions import run_action
 from lab.workshop.checks import HealthyParams, lab_healthy
+from lab.workshop.context import truths
 from lab.workshop.model import Exercise, load_exercises
+from lab.workshop.progress import load_progress
 from lab.workshop.session import Workshop
 from tests.docker_check import docker_skip_reason
+from tests.test_dashboard_e2e import free_port, stop_dashboard, wait_for_state
 
 pytestmark = [pytest.mark.chaos, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
@@ -114,6 +126,144 @@ def test_dashboard_check_button_runs_the_same_check(lab: Lab, workshop: Workshop
     finally:
         workshop.progress.exercise, workshop.progress.completed = None, completed
         workshop.save()
+
+
+# ---- the dashboard on the real lab: the answer box, one fault registry with the terminal ----
+
+
+@pytest.fixture(scope="module")
+def dashboard(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`galera-lab dashboard` on the lab, as a student starts it (its own process); its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    cwd = tmp_path_factory.mktemp("dash")  # no lab.yaml of the user's is read for the project's spec
+    log = (cwd / "dashboard.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "dashboard", "--project", lab.spec.project,
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        wait_for_state(url, proc)
+        yield url
+    finally:
+        stop_dashboard(proc)
+        say(f"dashboard log: {(cwd / 'dashboard.log').read_text()[-2000:]}")
+
+
+def post(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    req = urllib.request.Request(url, data=json.dumps(body or {}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "X-Galera-Lab": "1"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.loads(r.read())
+
+
+def get_state(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "api/state", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def cli(lab: Lab, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`galera-lab workshop …` from the terminal: a process of its own, like the student's."""
+    return subprocess.run([sys.executable, "-m", "lab.cli", "workshop", *args, "--project", lab.spec.project],
+                          capture_output=True, text=True, timeout=600, cwd=cwd, env={**os.environ, "COLUMNS": "300"})
+
+
+def wait_until(what: str, test: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := test()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.5)
+    return value
+
+
+def test_dashboard_answer_box_both_ways(lab: Lab, workshop: Workshop, dashboard: str) -> None:
+    """The answer box on the page, in headless Chromium: a wrong answer (with markup in it) is
+    refused and shown as text, never as markup; the lab's truth is accepted and the step moves
+    on, in the progress file the terminal reads."""
+    if chromium_binary() is None:
+        pytest.skip("no system Chromium (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
+    from tests.chamilo_ui import chromium
+
+    completed = list(workshop.progress.completed)
+    ex = EXERCISES[0]  # find-the-writer: step 2 asks which node writes now
+    question = next(i for i, st in enumerate(ex.steps) if st.answer is not None)
+    try:
+        workshop.start(ex.id)
+        for _ in range(question):
+            assert workshop.solve(timeout=150).done
+        hostile = '<img src=x onerror="window.pwned=1">node99'
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(dashboard)
+            page.wait_for_selector("#workshop-answer:not([hidden])")
+            assert page.inner_text("#workshop-question") == ex.steps[question].answer
+            page.fill("#workshop-answer-text", hostile)
+            page.click("#workshop-answer-submit")
+            page.wait_for_function("document.getElementById('workshop-result').textContent.startsWith('not done')")
+            result = page.inner_text("#workshop-result")
+            assert hostile in result, result  # shown as the text typed ...
+            assert page.locator("#workshop img").count() == 0  # ... never as markup
+            assert page.evaluate("window.pwned") is None
+            assert load_progress(lab.stack).step == question  # not moved on
+            right = sorted(truths(workshop.ctx(), "writer"))[0]
+            page.fill("#workshop-answer-text", f"  {right.upper()} ")
+            page.click("#workshop-answer-submit")
+            page.wait_for_function("document.getElementById('workshop-result').textContent.startsWith('done')")
+            say(f"answer box: {page.inner_text('#workshop-result')}")
+            shots = lab.stack / "results"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "workshop-answer.png"), full_page=True)
+        saved = load_progress(lab.stack)
+        assert saved.exercise == ex.id and saved.step == question + 1 and saved.answer is None
+    finally:
+        workshop.progress = load_progress(lab.stack)
+        workshop.progress.exercise, workshop.progress.completed = None, completed
+        workshop.save()
+        _leave_healthy(lab, workshop)
+
+
+def test_one_fault_registry_for_the_terminal_and_the_dashboard(lab: Lab, workshop: Workshop, dashboard: str,
+                                                               tmp_path: Path) -> None:
+    """A fault injected from the terminal is listed on the page and healed by its "heal all";
+    a fault injected from the page is healed by `galera-lab workshop heal`, and the page sees it."""
+    ledger.prune(lab)  # kills and crashes of the exercises before, undone by their `up`
+    assert not ledger.read(lab.stack), f"faults the exercises left: {ledger.read(lab.stack)}"
+    # terminal → dashboard
+    done = cli(lab, tmp_path, "fault", "pause-node")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [rec] = ledger.read(lab.stack)
+    assert rec["origin"] == "terminal" and rec["kind"] == "Pause"
+    assert (ledger.ledger_path(lab.stack).stat().st_mode & 0o777) == 0o600
+    paused = lab.docker.containers.get(lab.spec.container(rec["target"]))
+    paused.reload()
+    assert paused.status == "paused"
+    listed = wait_until("the page lists the terminal's fault", lambda: [
+        f for f in get_state(dashboard)["faults"] if f["id"] == rec["id"] and f["active"]])
+    assert listed[0]["origin"] == "terminal"
+    post(dashboard + "api/heal")  # the page's "heal all"
+    wait_until("the terminal's pause healed by the page", lambda: (paused.reload(), paused.status == "running")[1])
+    wait_until("its record gone", lambda: not ledger.read(lab.stack))
+    wait_until("the page no longer lists it", lambda: not [f for f in get_state(dashboard)["faults"] if f["active"]])
+    _leave_healthy(lab, workshop)
+
+    # dashboard → terminal
+    injected = post(dashboard + "api/faults/isolate-node")
+    node = injected["target"]
+    [rec] = ledger.read(lab.stack)
+    assert rec["origin"] == "dashboard" and rec["kind"] == "Isolate" and rec["target"] == node
+    wait_until(f"{node} out of the Primary component", lambda: any(
+        g.name == node and g.cluster_status != "Primary" for g in lab.status().galera))
+    healed = cli(lab, tmp_path, "heal")
+    assert healed.returncode == 0 and f"healed isolate {node}" in healed.stdout, healed.stdout + healed.stderr
+    assert "removed" not in healed.stdout, healed.stdout  # its own heal removed its chain, not the sweep
+    assert not ledger.read(lab.stack)
+    wait_until("the page sees its fault healed", lambda: not [
+        f for f in get_state(dashboard)["faults"] if f["active"]])
+    wait_until(f"{node} back in the Primary component", lambda: all(
+        g.cluster_status == "Primary" for g in lab.status().galera), timeout=120)
+    _leave_healthy(lab, workshop)
 
 
 def test_all_exercises_left_the_lab_healthy(lab: Lab, workshop: Workshop) -> None:

@@ -195,7 +195,7 @@ def test_kill_writer_targets_the_new_writer_after_a_failover() -> None:
 class FakeDashboard:
     def __init__(self) -> None:
         self.injected: list[tuple[str, float | None]] = []
-        self.healed: list[int | None] = []
+        self.healed: list[str | None] = []
 
     def snapshot(self) -> dict[str, Any]:
         h = state.BoundedHistory(window_s=5, clock=lambda: 10.0)
@@ -212,7 +212,7 @@ class FakeDashboard:
         self.injected.append((key, auto_heal_s))
         return {"id": 1, "key": key}
 
-    def heal(self, fault_id: int | None = None) -> list[dict[str, Any]]:
+    def heal(self, fault_id: str | None = None) -> list[dict[str, Any]]:
         self.healed.append(fault_id)
         return []
 
@@ -264,7 +264,7 @@ def test_inject_heal_and_their_errors(client: tuple[TestClient, FakeDashboard]) 
     assert c.post("/api/faults/kill-reader", json={"auto_heal_s": "soon"}, headers=POST).status_code == 400
     c.post("/api/heal", json={"id": 4}, headers=POST)
     c.post("/api/heal", headers=POST)
-    assert fake.healed == [4, None]
+    assert fake.healed == ["4", None]
 
 
 def test_event_stream_sends_snapshots(client: tuple[TestClient, FakeDashboard]) -> None:

@@ -6,19 +6,22 @@ The real-lab side (every check both ways) is chaos/test_workshop.py."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from chaos import faults
 from lab import cli
 from lab.dashboard import app as dash_app
 from lab.runtime import Lab
 from lab.spec import load_spec
 from lab.workshop import session as session_mod
-from lab.workshop.actions import ACTIONS, fault_keys
-from lab.workshop.checks import CHECKS, Verdict, downtimes, rolling_verdict
+from lab.workshop import heartbeat, ledger
+from lab.workshop.actions import ACTIONS, BackupLock, fault_keys
+from lab.workshop.checks import CHECKS, Verdict, downtimes, rolling_verdict, seconds_in
 from lab.workshop.model import Exercise, ExerciseError, exercise_files, find, load_exercises, parse_exercise
 from lab.workshop.progress import Progress, load_progress, progress_path, save_progress
 from lab.workshop.session import Workshop, render_text
@@ -211,6 +214,7 @@ def test_cli_without_a_lab_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[
 class FakeDashboard:
     def __init__(self) -> None:
         self.checked = 0
+        self.answers: list[str] = []
 
     def snapshot(self) -> dict[str, Any]:
         return {}
@@ -221,12 +225,16 @@ class FakeDashboard:
     def inject(self, key: str, auto_heal_s: float | None = None) -> dict[str, Any]:
         return {}
 
-    def heal(self, fault_id: int | None = None) -> list[dict[str, Any]]:
+    def heal(self, fault_id: str | None = None) -> list[dict[str, Any]]:
         return []
 
     def workshop_check(self) -> dict[str, Any]:
         self.checked += 1
         return {"done": False, "reason": "node1 still running", "workshop": None}
+
+    def workshop_answer(self, text: str) -> dict[str, Any]:
+        self.answers.append(text)
+        return {"done": text == "node2", "reason": f"{text!r} checked", "workshop": None}
 
 
 def test_check_button_endpoint_needs_the_header_and_runs_the_check() -> None:
@@ -237,6 +245,99 @@ def test_check_button_endpoint_needs_the_header_and_runs_the_check() -> None:
     assert r.status_code == 200 and r.json()["reason"] == "node1 still running" and fake.checked == 1
     page = client.get("/").text
     assert 'id="workshop-check"' in page
+
+
+@pytest.mark.parametrize("body, why", [
+    (None, "non-empty answer"), ({"answer": "  "}, "non-empty answer"), ({"answer": 2}, "non-empty answer"),
+    ({"answer": "x" * 201}, "at most 200"), ({"answer": "node2\n<script>"}, "one line of printable text"),
+])
+def test_answer_endpoint_refuses_what_is_not_one_short_line(body: dict[str, Any] | None, why: str) -> None:
+    fake = FakeDashboard()
+    client = TestClient(dash_app.create_app(fake))
+    r = client.post("/api/workshop/answer", json=body, headers={"X-Galera-Lab": "1"})
+    assert r.status_code == 400 and why in r.json()["error"] and fake.answers == []
+
+
+def test_answer_endpoint_needs_the_header_and_runs_the_answer() -> None:
+    fake = FakeDashboard()
+    client = TestClient(dash_app.create_app(fake))
+    assert client.post("/api/workshop/answer", json={"answer": "node2"}).status_code == 403 and fake.answers == []
+    hostile = '<img src=x onerror="alert(1)">'
+    r = client.post("/api/workshop/answer", json={"answer": hostile}, headers={"X-Galera-Lab": "1"})
+    assert r.status_code == 200 and r.json()["done"] is False and fake.answers == [hostile]
+    assert client.post("/api/workshop/answer", json={"answer": "node2"}, headers={"X-Galera-Lab": "1"}).json()["done"]
+    assert 'id="workshop-answer-text"' in client.get("/").text
+    script = client.get("/static/dashboard.js").text
+    assert "innerHTML" not in script  # every text the page shows goes through textContent
+
+
+def test_seconds_in_an_answer() -> None:
+    assert [seconds_in(x) for x in ("4", "about 4.5 s", "3,8s", "4000 ms", "no idea")] == [4, 4.5, 3.8, 4, None]
+
+
+# ---- the fault ledger: one registry for the terminal and the dashboard ---------------------------
+
+
+def test_ledger_records_are_private_unique_and_removable(lab: Lab) -> None:
+    fault = faults.Pause(lab, "node2")
+    fault.start = 100.0
+    a = ledger.add(lab.stack, "pause-node", fault, "terminal")
+    b = ledger.add(lab.stack, "pause-node", fault, "dashboard")
+    assert a != b and [r["origin"] for r in ledger.read(lab.stack)] == ["terminal", "dashboard"]
+    assert ledger.ledger_path(lab.stack).stat().st_mode & 0o777 == 0o600
+    assert ledger.remove(lab.stack, a) and not ledger.remove(lab.stack, a)
+    assert ledger.ids(lab.stack) == {b}
+    ledger.ledger_path(lab.stack).write_text("{half")
+    assert ledger.read(lab.stack) == []
+
+
+def test_a_record_revives_the_fault_with_what_its_heal_needs(lab: Lab) -> None:
+    iso = faults.Isolate(lab, "node1")
+    assert str(os.getpid()) in iso.chain  # two processes never share a chain name
+    iso.start, iso._pids = 100.0, {"node1": 11, "node2": 12, "node3": 13}
+    back = faults.revive(lab, json.loads(json.dumps(iso.to_record())))
+    assert type(back) is faults.Isolate and back.active and back.target == "node1"
+    assert (back.chain, back._pids, back.detail) == (iso.chain, iso._pids, iso.detail)
+    assert back not in faults.active_faults()
+    lat = faults.Latency(lab, "node2", 200)
+    lat.start, lat._pid, lat._iface = 5.0, 42, "eth0"
+    again = faults.revive(lab, lat.to_record())
+    assert (again._pid, again._iface, again.detail["delay_ms"]) == (42, "eth0", 200)
+    assert type(faults.revive(lab, {"kind": "BackupLock", "target": "node3", "start": 1.0})) is BackupLock
+    with pytest.raises(ValueError, match="no fault kind 'Unplug'"):
+        faults.revive(lab, {"kind": "Unplug", "target": "x", "start": 1.0})
+    with pytest.raises(faults.FaultError, match="not been applied"):
+        faults.Kill(lab, "node1").to_record()
+
+
+def test_the_dashboard_follows_the_ledger(lab: Lab) -> None:
+    """Without Docker: the page lists a fault the terminal recorded, and a fault of its own whose
+    record another process removed (it healed it) is no longer active on the page."""
+    from lab.dashboard.service import Dashboard, Injected
+
+    dash = Dashboard(lab, clients=False)  # not started: no poller
+    theirs = faults.Pause(lab, "node2")
+    theirs.start = 10.0
+    rid = ledger.add(lab.stack, "pause-node", theirs, "terminal")
+    mine = faults.Pause(lab, "node3")
+    mine.start = 20.0
+    dash.injected.append(Injected("pause-node", mine, record=ledger.add(lab.stack, "pause-node", mine, "dashboard")))
+    dash._sync_ledger(30.0)
+    listed = {f["id"]: f for f in dash.snapshot()["faults"]}
+    assert listed[rid]["origin"] == "terminal" and listed[rid]["active"] and listed[rid]["target"] == "node2"
+    assert listed[mine.id]["origin"] == "dashboard" and listed[mine.id]["active"]
+    ledger.remove(lab.stack, dash.injected[0].record or "")  # `workshop heal` healed it
+    dash._sync_ledger(31.0)
+    listed = {f["id"]: f for f in dash.snapshot()["faults"]}
+    assert not listed[mine.id]["active"] and listed[rid]["active"]
+    assert any("healed from another process" in e["text"] for e in dash.events)
+
+
+def test_stopping_the_heartbeat_never_signals_a_recycled_pid(tmp_path: Path) -> None:
+    """A pid file naming a process that is not a heartbeat (here: this test) is dropped, not killed."""
+    (tmp_path / heartbeat.PID_FILE).write_text(f"{os.getpid()}\n")
+    assert heartbeat.stop(tmp_path) is False and not (tmp_path / heartbeat.PID_FILE).exists()
+    assert heartbeat.stop(tmp_path) is False  # no pid file: nothing to stop
 
 
 # ---- the rolling-restart rule (Docker events → down spans → verdict) --------------------------------

@@ -4,7 +4,8 @@ Routes: `/` the page, `/static/*` its script and style (shipped in the package: 
 from a CDN, the page works on a machine without internet), `/api/state` one snapshot,
 `/api/catalog` the fault buttons, `/events` the live stream (server-sent events, one
 snapshot a second), `POST /api/faults/{key}` inject, `POST /api/heal` heal one or all, `POST /api/workshop/check`
-the workshop's Check button (the current step's check, as `galera-lab workshop check`).
+the workshop's Check button (the current step's check, as `galera-lab workshop check`), `POST
+/api/workshop/answer` its answer box (`{"answer": "node2"}`, as `galera-lab workshop answer`).
 
 Why the guards: the POSTs break a database cluster. The server binds to 127.0.0.1 by
 default; a Host header check (TrustedHostMiddleware) stops DNS-rebinding pages from reaching
@@ -42,8 +43,9 @@ class DashboardLike(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
     def catalog(self) -> list[dict[str, str]]: ...
     def inject(self, key: str, auto_heal_s: float | None = None) -> dict[str, Any]: ...
-    def heal(self, fault_id: int | None = None) -> list[dict[str, Any]]: ...
+    def heal(self, fault_id: str | None = None) -> list[dict[str, Any]]: ...
     def workshop_check(self) -> dict[str, Any]: ...
+    def workshop_answer(self, text: str) -> dict[str, Any]: ...
 
 
 def allowed_hosts(bind: str) -> list[str]:
@@ -118,13 +120,22 @@ def create_app(dash: DashboardLike, bind: str = "127.0.0.1", interval: float = 1
             return no
         body = await _json(request)
         fid = body.get("id")
-        healed = await run_in_threadpool(dash.heal, int(fid) if fid is not None else None)
+        healed = await run_in_threadpool(dash.heal, str(fid)[:40] if fid is not None else None)
         return JSONResponse({"healing": healed})
 
     async def workshop_check(request: Request) -> Response:
         if (no := refused(request)) is not None:
             return no
         return JSONResponse(await run_in_threadpool(dash.workshop_check))
+
+    async def workshop_answer(request: Request) -> Response:
+        if (no := refused(request)) is not None:
+            return no
+        text = (await _json(request)).get("answer")
+        why = answer_refused(text)
+        if why:
+            return JSONResponse({"error": why}, status_code=400)
+        return JSONResponse(await run_in_threadpool(dash.workshop_answer, text))
 
     routes = [
         Route("/", index),
@@ -134,12 +145,28 @@ def create_app(dash: DashboardLike, bind: str = "127.0.0.1", interval: float = 1
         Route("/api/faults/{key}", inject, methods=["POST"]),
         Route("/api/heal", heal, methods=["POST"]),
         Route("/api/workshop/check", workshop_check, methods=["POST"]),
+        Route("/api/workshop/answer", workshop_answer, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(bind))]
     if login is not None:
         middleware.append(Middleware(RequireLogin, login=login, realm=f"galera-lab {login.user}"))
     return Starlette(routes=routes, middleware=middleware)
+
+
+ANSWER_MAX = 200
+
+
+def answer_refused(text: Any) -> str | None:
+    """Why a student's answer is refused before it reaches the lab (None: accepted): one line
+    of printable text, 1 to ANSWER_MAX characters. The page shows it with textContent anyway."""
+    if not isinstance(text, str) or not text.strip():
+        return "send {\"answer\": TEXT}: a non-empty answer"
+    if len(text) > ANSWER_MAX:
+        return f"an answer is at most {ANSWER_MAX} characters"
+    if not text.isprintable():
+        return "an answer is one line of printable text"
+    return None
 
 
 async def _json(request: Request) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from lab.dashboard import catalog, state
 from lab.dashboard.probes import StaleReadProbe
 from lab.errors import LabError
 from lab.status import LabStatus
+from lab.workshop import ledger
 
 Say = Callable[[str], None]
 
@@ -43,10 +44,12 @@ class Injected:
     auto_heal_at: float | None = None
     healing: bool = False
     error: str | None = None
+    record: str | None = None  # its id in the lab's fault ledger (lab/workshop/ledger.py)
 
     def to_json(self) -> dict[str, Any]:
         out = catalog.fault_json(self.key, self.fault, self.auto_heal_at, self.error)
         out["healing"] = self.healing and self.fault.active
+        out["origin"] = "dashboard"
         return out
 
 
@@ -72,6 +75,9 @@ class Dashboard:
         self._workloads: dict[str, Workload] = {}
         self._tables_ready = False
         self._exercises: list[Any] | None = None
+        self.foreign: list[dict[str, Any]] = []  # ledger records of faults another process injected
+        self._foreign_healing: set[str] = set()
+        self._pruned_at = 0.0
         self._poller = threading.Thread(target=self._poll_loop, name="dash-poller", daemon=True)
 
     # ---- lifecycle ----
@@ -92,6 +98,7 @@ class Dashboard:
             if inj.fault.active:
                 try:
                     inj.fault.heal()
+                    self._unrecord(inj)
                 except Exception as exc:  # noqa: BLE001 - heal the others too
                     errors.append(f"{inj.fault.name} {inj.fault.target}: {exc}")
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -139,6 +146,8 @@ class Dashboard:
                 self.topology = topo
             self.error = err
             self.version += 1
+        self._sync_ledger(now)
+        with self._lock:
             due = [i for i in self.injected if i.fault.active and not i.healing
                    and i.auto_heal_at is not None and i.auto_heal_at <= now]
         for inj in due:
@@ -184,7 +193,7 @@ class Dashboard:
         fault = button.build(self.lab, self.read_status())
         fault.apply()
         at = time.time() + auto_heal_s if auto_heal_s else None
-        inj = Injected(key, fault, at)
+        inj = Injected(key, fault, at, record=ledger.add(self.lab.stack, key, fault, "dashboard"))
         with self._lock:
             self.injected.append(inj)
             self.injected = self.injected[-50:]
@@ -192,15 +201,64 @@ class Dashboard:
                     fault.start)
         return inj.to_json()
 
-    def heal(self, fault_id: int | None = None) -> list[dict[str, Any]]:
+    def heal(self, fault_id: str | None = None) -> list[dict[str, Any]]:
         """Heal one fault (by id) or every active one, in background threads: a crash-all heal
-        runs `up`, which takes a minute; the page shows "healing" until it is done."""
+        runs `up`, which takes a minute; the page shows "healing" until it is done. "Every" is
+        every fault in the lab's ledger: those injected from the terminal (`galera-lab workshop
+        fault`) or by another dashboard too."""
         with self._lock:
             chosen = [i for i in self.injected if i.fault.active and not i.healing
-                      and (fault_id is None or i.fault.id == fault_id)]
+                      and (fault_id is None or str(i.fault.id) == fault_id)]
+            mine = {i.record for i in self.injected if i.record}
+            others = [r for r in ledger.read(self.lab.stack) if r["id"] not in mine
+                      and r["id"] not in self._foreign_healing and (fault_id is None or r["id"] == fault_id)]
         for inj in chosen:
             self._heal_in_background(inj, "heal")
-        return [i.to_json() for i in chosen]
+        for rec in others:
+            self._heal_record_in_background(rec)
+        return [i.to_json() for i in chosen] + [self._record_json(r) for r in others]
+
+    def _unrecord(self, inj: Injected) -> None:
+        if inj.record:
+            ledger.remove(self.lab.stack, inj.record)
+
+    def _heal_record_in_background(self, rec: dict[str, Any]) -> None:
+        with self._lock:
+            self._foreign_healing.add(rec["id"])
+
+        def run() -> None:
+            try:
+                self._event("heal", f"heal: {ledger.heal(self.lab, rec)}")
+            except Exception as exc:  # noqa: BLE001 - shown on the page
+                self._event("error", f"heal of {rec.get('name')} {rec.get('target')} failed: {exc}")
+            finally:
+                with self._lock:
+                    self._foreign_healing.discard(rec["id"])
+
+        threading.Thread(target=run, name=f"dash-heal-{rec['id']}", daemon=True).start()
+
+    def _sync_ledger(self, now: float) -> None:
+        """Follow the lab's fault ledger: a fault of ours healed by another process (`workshop
+        heal`, another dashboard) is healed here too; faults others injected are listed. Every
+        few seconds, kills and stops undone by `galera-lab up` are dropped from it."""
+        stack = self.lab.stack
+        try:
+            if now - self._pruned_at > 5 and ledger.read(stack):
+                self._pruned_at = now
+                ledger.prune(self.lab)
+            records = ledger.read(stack)
+        except Exception as exc:  # noqa: BLE001 - shown on the page; the poller must go on
+            self.error = self.error or f"reading the fault ledger failed: {exc}"
+            return
+        present = {r["id"] for r in records}
+        with self._lock:
+            gone = [i for i in self.injected if i.record and i.record not in present and i.fault.active
+                    and not i.healing]
+            mine = {i.record for i in self.injected if i.record}
+            self.foreign = [r for r in records if r["id"] not in mine]
+        for inj in gone:
+            inj.fault.healed_elsewhere()
+            self._event("heal", f"{inj.fault.name} {inj.fault.target}: healed from another process")
 
     def _heal_in_background(self, inj: Injected, why: str) -> None:
         with self._lock:
@@ -211,6 +269,7 @@ class Dashboard:
         def run() -> None:
             try:
                 inj.fault.heal()
+                self._unrecord(inj)
                 self._event("heal", f"{why}: {inj.fault.name} {inj.fault.target}")
             except Exception as exc:  # noqa: BLE001 - shown on the page
                 inj.error = str(exc)
@@ -220,12 +279,18 @@ class Dashboard:
 
         threading.Thread(target=run, name=f"dash-heal-{inj.fault.id}", daemon=True).start()
 
+    def _record_json(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """A fault another process injected, listed like ours (its id is its ledger id)."""
+        return {"id": rec["id"], "key": rec.get("key"), "name": rec.get("name"), "target": rec.get("target"),
+                "active": True, "start": rec.get("start"), "healed": None, "auto_heal_at": None, "error": None,
+                "detail": {}, "healing": rec["id"] in self._foreign_healing, "origin": rec.get("origin")}
+
     # ---- what the page gets ----
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             topo, events, error = self.topology, list(self.events), self.error
-            injected = [i.to_json() for i in self.injected]
+            injected = [i.to_json() for i in self.injected] + [self._record_json(r) for r in self.foreign]
         snap = state.snapshot(topo, self.history, events, injected, time.time(), error, self.window_s)
         snap["version"] = self.version
         snap["tier"] = getattr(self.lab.plan, "proxy_kind", None)
@@ -254,6 +319,14 @@ class Dashboard:
         """The Check button: the same check `galera-lab workshop check` runs; moves on when done."""
         try:
             verdict = self._workshop().check()
+        except LabError as exc:
+            return {"done": False, "reason": str(exc), "workshop": self.workshop_state()}
+        return {"done": verdict.done, "reason": verdict.reason, "workshop": self.workshop_state()}
+
+    def workshop_answer(self, text: str) -> dict[str, Any]:
+        """The answer box: `Workshop.answer`, as `galera-lab workshop answer TEXT`; moves on when right."""
+        try:
+            verdict = self._workshop().answer(text)
         except LabError as exc:
             return {"done": False, "reason": str(exc), "workshop": self.workshop_state()}
         return {"done": verdict.done, "reason": verdict.reason, "workshop": self.workshop_state()}

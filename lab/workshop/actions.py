@@ -23,10 +23,13 @@ from chaos import faults
 from chaos import stale_reads as sr
 from lab import db
 from lab.dashboard import catalog
-from lab.workshop.checks import NoParams, Params, backup_sessions
+from lab.workshop import heartbeat
+from lab.workshop.checks import NoParams, Params, backup_sessions, measured_pause
 from lab.workshop.context import (ANSWER_FACTS, BACKUP_MARK, REMEMBER_FACTS, Ctx, backend_of, error_text, remember,
                                   truths)
+from lab.workshop import ledger
 from lab.workshop.model import ExerciseError
+from lab.workshop.progress import Progress
 
 WORKSHOP_FAULTS = ("partition-all", "backup-lock")
 
@@ -52,7 +55,7 @@ class RememberParams(Params):
 
 
 class AnswerParams(Params):
-    fact: Literal[ANSWER_FACTS]  # type: ignore[valid-type]
+    fact: Literal[ANSWER_FACTS + ("write_pause",)]  # type: ignore[valid-type, operator]
     wrong: bool = Field(False, description="answer something the lab contradicts (to show a refusal)")
 
 
@@ -91,11 +94,16 @@ def do_write_rows(ctx: Ctx, p: CountParams) -> str:
 
 
 def inject(ctx: Ctx, key: str) -> str:
-    """Inject one fault by key and leave it in place after this process ends."""
+    """Inject one fault by key and leave it in place after this process ends, recorded in the
+    lab's fault ledger (lab/workshop/ledger.py) so that the dashboard's "heal all" heals it too."""
     if key == "partition-all":
         fault: faults.Fault = faults.Partition(ctx.lab, [[n] for n in ctx.lab.spec.node_names])
     elif key == "backup-lock":
-        return backup_lock(ctx)
+        node = ctx.facts.get("locked") or remember(ctx, "reader")
+        ctx.facts["locked"] = node
+        if backup_sessions(ctx, node):
+            return f"{node} is already locked by a backup session"
+        fault = BackupLock(ctx.lab, node)
     else:
         try:
             fault = catalog.button(key).build(ctx.lab, ctx.status())
@@ -106,6 +114,7 @@ def inject(ctx: Ctx, key: str) -> str:
     except faults.FaultError as exc:
         raise ExerciseError(f"fault {key}: {exc}") from None
     faults.detach(fault)
+    ledger.add(ctx.lab.stack, key, fault, "terminal")
     return f"injected {key} on {fault.target}"
 
 
@@ -113,29 +122,37 @@ def do_fault(ctx: Ctx, p: FaultParams) -> str:
     return inject(ctx, p.key)
 
 
-def backup_lock(ctx: Ctx) -> str:
+@faults.revivable
+class BackupLock(faults.Fault):
     """A reader held the way a backup tool holds it: FLUSH TABLES WITH READ LOCK in a session
-    left open (a `docker exec -d` client inside the node, so it outlives this command)."""
-    node = ctx.facts.get("locked") or remember(ctx, "reader")
-    ctx.facts["locked"] = node
-    if backup_sessions(ctx, node):
-        return f"{node} is already locked by a backup session"
-    ctx.container(node).exec_run(
-        ["mariadb", "-h", "127.0.0.1", "-u", "lab_admin", "-e",
-         f"FLUSH TABLES WITH READ LOCK; SELECT '{BACKUP_MARK}', SLEEP(3600)"],
-        environment={"MYSQL_PWD": ctx.lab.secrets["LAB_ADMIN_PASSWORD"]}, detach=True)
-    deadline = time.monotonic() + 15
-    while not backup_sessions(ctx, node):
-        if time.monotonic() > deadline:
-            raise ExerciseError(f"the backup session on {node} did not start")
-        time.sleep(0.3)
-    return f"a backup holds FLUSH TABLES WITH READ LOCK on {node}"
+    left open (a `docker exec -d` client inside the node, so it outlives this command). Heal:
+    KILL that session."""
+
+    name = "backup-lock"
+
+    def _ctx(self) -> Ctx:
+        return Ctx(self.lab, Progress())  # type: ignore[arg-type]
+
+    def _inject(self) -> None:
+        ctx, node = self._ctx(), self.target
+        ctx.container(node).exec_run(
+            ["mariadb", "-h", "127.0.0.1", "-u", "lab_admin", "-e",
+             f"FLUSH TABLES WITH READ LOCK; SELECT '{BACKUP_MARK}', SLEEP(3600)"],
+            environment={"MYSQL_PWD": ctx.lab.secrets["LAB_ADMIN_PASSWORD"]}, detach=True)
+        deadline = time.monotonic() + 15
+        while not backup_sessions(ctx, node):
+            if time.monotonic() > deadline:
+                raise faults.FaultError(f"the backup session on {node} did not start")
+            time.sleep(0.3)
+
+    def _restore(self) -> None:
+        release_backups(self._ctx(), [self.target])
 
 
-def release_backups(ctx: Ctx) -> list[str]:
-    """KILL every workshop backup session on every running node."""
+def release_backups(ctx: Ctx, nodes: list[str] | None = None) -> list[str]:
+    """KILL every workshop backup session on every running node (or on `nodes`)."""
     released = []
-    for node in ctx.lab.spec.node_names:
+    for node in nodes or ctx.lab.spec.node_names:
         for thread in backup_sessions(ctx, node):
             try:
                 with ctx.admin(node) as conn:
@@ -147,9 +164,12 @@ def release_backups(ctx: Ctx) -> list[str]:
 
 
 def do_heal(ctx: Ctx, p: NoParams) -> str:
-    """Undo what the workshop's faults leave behind without restarting anything: network cuts
-    (every LABCHAOS chain), paused containers, backup locks. Stopped parts need `up`."""
-    done = [f"removed {c}" for c in faults.sweep(ctx.lab)]
+    """Undo every fault in the lab's ledger, whoever injected it (the terminal or the
+    dashboard: a killed part is started again, a crashed cluster recovered with `up`); then,
+    for what a process killed hard left unrecorded: network cuts (every LABCHAOS chain), paused
+    containers, backup locks."""
+    done, errors = ledger.heal_all(ctx.lab)
+    done += [f"removed {c}" for c in faults.sweep(ctx.lab)]
     for service in [*ctx.lab.spec.node_names, *ctx.lab.spec.proxy_names]:
         try:
             c = ctx.lab.docker.containers.get(ctx.lab.spec.container(service))
@@ -159,7 +179,9 @@ def do_heal(ctx: Ctx, p: NoParams) -> str:
             c.unpause()
             done.append(f"unpaused {service}")
     done += [f"released the backup lock on {n}" for n in release_backups(ctx)]
-    return "; ".join(done) or "nothing to heal (a stopped part comes back with `galera-lab up`)"
+    if errors:
+        raise ExerciseError("heal failed: " + "; ".join(errors) + (f" (done: {'; '.join(done)})" if done else ""))
+    return "; ".join(done) or "nothing to heal"
 
 
 def do_up(ctx: Ctx, p: NoParams) -> str:
@@ -168,6 +190,10 @@ def do_up(ctx: Ctx, p: NoParams) -> str:
 
 
 def do_answer(ctx: Ctx, p: AnswerParams) -> str:
+    if p.fact == "write_pause":
+        gap, _, _ = measured_pause(ctx)
+        ctx.progress.answer = f"{gap * 5 + 30:.0f} s" if p.wrong else f"{gap:.1f} s"
+        return f"answered {ctx.progress.answer}"
     right = sorted(truths(ctx, p.fact))
     if not right:
         raise ExerciseError(f"the lab shows no {p.fact} now")
@@ -216,6 +242,30 @@ def do_rolling_restart(ctx: Ctx, p: NoParams) -> str:
     return f"restarted {', '.join(lab.spec.node_names)} one at a time"
 
 
+class HeartbeatParams(Params):
+    seconds: float = Field(900, gt=0, le=3600, description="the longest it runs (it ends with the exercise)")
+
+
+def do_heartbeat(ctx: Ctx, p: HeartbeatParams) -> str:
+    """Start the heartbeat through the VIP (lab/workshop/heartbeat.py) for the exercise under way,
+    once a first heartbeat committed (so a later "no rows" means it died, not a slow start)."""
+    exercise = ctx.progress.exercise
+    if exercise is None:
+        raise ExerciseError("the heartbeat runs for an exercise: start one first")
+    with ctx.vip() as conn:
+        heartbeat.ensure_table(conn)
+    since = time.time()
+    pid = heartbeat.start(ctx.lab.stack, ctx.lab.spec.project, exercise, p.seconds)
+    ctx.facts["heartbeat"] = {"since": since, "pid": pid}
+    deadline = time.monotonic() + 30
+    while measured_pause(ctx)[2] < 2:
+        if time.monotonic() > deadline:
+            raise ExerciseError(f"the heartbeat wrote nothing through the VIP in 30 s (its log: "
+                                f"{ctx.lab.stack / heartbeat.LOG_FILE})")
+        time.sleep(0.5)
+    return f"a heartbeat writes through the VIP every 0.2 s (pid {pid}) until the exercise ends"
+
+
 class WaitParams(Params):
     seconds: float = Field(gt=0, le=120)
 
@@ -229,13 +279,15 @@ ACTIONS: dict[str, ActionDef] = {
     "remember": ActionDef(RememberParams, do_remember, "remember who plays a role now (writer, reader, …)"),
     "write_rows": ActionDef(CountParams, do_write_rows, "acknowledged writes through the VIP, remembered"),
     "fault": ActionDef(FaultParams, do_fault, "inject a fault of the catalog (left in place)"),
-    "heal": ActionDef(NoParams, do_heal, "remove network cuts, unpause, release backup locks"),
+    "heal": ActionDef(NoParams, do_heal, "heal every fault in the lab's ledger, then sweep cuts, pauses, backup locks"),
     "up": ActionDef(NoParams, do_up, "`galera-lab up`: start what is stopped, recover a crashed cluster"),
     "answer": ActionDef(AnswerParams, do_answer, "answer the step's question with the lab's truth"),
     "start": ActionDef(StartParams, do_start, "docker start a remembered node"),
     "sync_wait": ActionDef(SyncWaitParams, do_sync_wait, "SET GLOBAL wsrep_sync_wait on every node"),
     "rolling_restart": ActionDef(NoParams, do_rolling_restart, "restart every node, one at a time"),
     "wait": ActionDef(WaitParams, do_wait, "sleep a few seconds"),
+    "heartbeat": ActionDef(HeartbeatParams, do_heartbeat, "start a heartbeat writing through the VIP (until the "
+                                                          "exercise ends)"),
 }
 
 

@@ -9,6 +9,7 @@ only when the lab agrees with it.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chaos import faults
 from chaos import stale_reads as sr
 from lab import db
+from lab.workshop import heartbeat
 from lab.workshop.context import (ANSWER_FACTS, BACKUP_MARK, DATABASE, REMEMBER_FACTS, Ctx, backend_of, error_text,
                                   normalise, serving_reads, truths)
 
@@ -159,6 +161,56 @@ def answer(ctx: Ctx, p: AnswerParams) -> Verdict:
     if normalise(given, ctx.lab.spec.project) in right:
         return Verdict(True, f"{given!r} is right: the lab agrees")
     return Verdict(False, f"{given!r} is not what the lab shows; look again (`galera-lab status`, the dashboard)")
+
+
+class PauseParams(Params):
+    tolerance_s: float = Field(1.5, gt=0, le=30, description="an answer this close to the measured pause is right")
+    share: float = Field(0.4, ge=0, le=1, description="… or this share of the pause, when that is more")
+
+
+def measured_pause(ctx: Ctx) -> tuple[float, float, int]:
+    """(longest gap in seconds between two committed heartbeats since the exercise started,
+    when that gap began, heartbeats counted) from `workshop.heartbeat` (lab/workshop/heartbeat.py)."""
+    since = float(ctx.fact("heartbeat")["since"])
+    with ctx.vip() as conn:
+        rows = [float(r[0]) for r in db.query(conn, f"SELECT at FROM {heartbeat.TABLE} WHERE at >= %s ORDER BY at",
+                                                (since,))]
+    gaps = [(b - a, a) for a, b in zip(rows, rows[1:])]
+    gap, at = max(gaps) if gaps else (0.0, since)
+    return gap, at, len(rows)
+
+
+def seconds_in(text: str) -> float | None:
+    """The first number of an answer, in seconds: `4`, `about 4.5 s`, `3,8s` and `4000 ms` are
+    answers; None when there is no number."""
+    m = re.search(r"(\d+(?:[.,]\d+)?)\s*(ms|milli)?", text.lower())
+    if m is None:
+        return None
+    value = float(m.group(1).replace(",", "."))
+    return value / 1000 if m.group(2) else value
+
+
+def write_pause(ctx: Ctx, p: PauseParams) -> Verdict:
+    """The student's "how long did writes pause?" against the heartbeat's longest gap: right
+    within max(tolerance_s, share × pause). The measured figure is said only once answered right."""
+    given = ctx.progress.answer
+    if given is None:
+        return Verdict(False, "no answer yet: `galera-lab workshop answer SECONDS`")
+    gap, at, count = measured_pause(ctx)
+    if count < 10:
+        return Verdict(False, f"the heartbeat wrote {count} row(s) since the exercise started: it is not running "
+                              "(`galera-lab workshop start vip-failover` starts the exercise and it again)")
+    if gap < 1.0:
+        return Verdict(False, f"the heartbeat saw no pause (longest gap {gap:.1f} s): it was not writing while "
+                              "the proxy died; start the exercise again")
+    said = seconds_in(given)
+    if said is None:
+        return Verdict(False, f"{given!r} has no number: answer a number of seconds, e.g. 5")
+    if abs(said - gap) <= max(p.tolerance_s, p.share * gap):
+        return Verdict(True, f"{said:g} s is right: the heartbeat through the VIP could not commit for {gap:.1f} s "
+                             f"(from {time.strftime('%H:%M:%S', time.localtime(at))})")
+    return Verdict(False, f"{said:g} s is not what the heartbeat measured; look at the write availability chart, "
+                          "or ask the heartbeat table (`workshop hint`)")
 
 
 def node_synced(ctx: Ctx, p: SyncedParams) -> Verdict:
@@ -313,6 +365,8 @@ CHECKS: dict[str, CheckDef] = {
                                    "the remembered writer is down, another node writes, a write through the VIP works"),
     "vip_moved": CheckDef(FactParams, vip_moved, "the remembered VIP holder is down, another proxy holds the VIP"),
     "answer": CheckDef(AnswerParams, answer, "the student's answer matches the lab's real state"),
+    "write_pause": CheckDef(PauseParams, write_pause, "the student's answer is close to how long the heartbeat "
+                                                      "through the VIP could not commit"),
     "node_synced": CheckDef(SyncedParams, node_synced, "the remembered node is Synced again (after an IST, "
                                                        "back in every proxy's read path)"),
     "node_isolated": CheckDef(NoParams, node_isolated, "a node is out of the Primary component, no proxy routes "

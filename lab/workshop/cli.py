@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "solve": "teacher: run the current step's solution, then check until done",
     "reset": "forget the progress (the lab is left as it is)",
     "fault": "inject a fault of the catalog from the terminal (left in place)",
-    "heal": "remove network cuts, unpause containers, release backup locks",
+    "heal": "heal every fault the terminal or the dashboard injected (the lab's fault ledger), then sweep",
 }
 
 

@@ -94,6 +94,7 @@ class Workshop:
             raise ExerciseError("every exercise is done; `galera-lab workshop start ID` repeats one")
         self.progress.exercise, self.progress.step, self.progress.answer = ex.id, 0, None
         self.progress.facts, self.progress.started = {}, time.time()
+        self.save()  # first: a setup's detached helper (the heartbeat) reads which exercise is under way
         ctx = self.ctx()
         try:
             for call in ex.setup:

@@ -142,6 +142,7 @@ function renderFaults(faults) {
     const li = document.createElement("li");
     li.dataset.fault = f.key;
     let text = `${f.name} ${f.target}`;
+    if (f.origin && f.origin !== "dashboard") text += ` (from the ${f.origin})`;
     if (f.healing) text += " — healing…";
     else if (f.auto_heal_at) text += ` — auto-heal in ${Math.max(0, Math.round(f.auto_heal_at - Date.now() / 1000))} s`;
     if (f.error) text += ` — ${f.error}`;
@@ -198,8 +199,21 @@ function renderWorkshop(w) {
   $("workshop-title").textContent = `${w.exercise.title} (${w.completed.length}/${w.total} done)`;
   $("workshop-step").textContent = `step ${st.index}/${st.count}: ${st.title}`;
   $("workshop-explain").textContent = st.explain;
-  $("workshop-command").textContent = st.question ? `${st.question} → galera-lab workshop answer …`
+  $("workshop-command").textContent = st.question ? "or in the terminal: galera-lab workshop answer …"
     : (st.command || "") + (st.dashboard ? `${st.command ? " · or the button " : "the button "}"${st.dashboard}"` : "");
+  // a question: the answer box (every text here is set with textContent: answers are user input)
+  const form = $("workshop-answer");
+  const asked = st.question ? `${w.exercise.id}/${st.index}` : "";
+  if (form.dataset.asked !== asked) { $("workshop-answer-text").value = ""; form.dataset.asked = asked; }
+  form.hidden = !st.question;
+  $("workshop-question").textContent = st.question || "";
+}
+
+function showVerdict(v) {
+  $("workshop-result").textContent = `${v.done ? "done" : "not done"}: ${v.reason}`;
+  $("workshop-result").className = v.done ? "ok" : "error";
+  $("action").textContent = "";  // the verdict above says it; "check: done" there would read as the step's
+  renderWorkshop(v.workshop);
 }
 
 async function post(url, body, what) {
@@ -249,13 +263,16 @@ $("heal-all").onclick = () => post("/api/heal", {}, "heal all");
 $("workshop-check").onclick = async () => {
   $("workshop-check").disabled = true;
   const v = await post("/api/workshop/check", {}, "check");
-  if (v) {
-    $("workshop-result").textContent = `${v.done ? "done" : "not done"}: ${v.reason}`;
-    $("workshop-result").className = v.done ? "ok" : "error";
-    $("action").textContent = "";  // the verdict above says it; "check: done" there would read as the step's
-    renderWorkshop(v.workshop);
-  }
+  if (v && "done" in v) showVerdict(v);
   $("workshop-check").disabled = false;
+};
+$("workshop-answer").onsubmit = async (ev) => {
+  ev.preventDefault();
+  $("workshop-answer-submit").disabled = true;
+  const v = await post("/api/workshop/answer", { answer: $("workshop-answer-text").value }, "answer");
+  if (v && "done" in v) showVerdict(v);
+  else if (v && v.error) { $("workshop-result").textContent = `refused: ${v.error}`; $("workshop-result").className = "error"; }
+  $("workshop-answer-submit").disabled = false;
 };
 loadButtons();
 connect();
