@@ -112,10 +112,20 @@ class LabStatus:
 
     @property
     def healthy(self) -> bool:
+        return not self.unhealthy_parts()
+
+    def unhealthy_parts(self) -> list[str]:
+        """The parts not ready, by name (a node outside the full cluster counts), for messages."""
         n = len(self.galera)
-        return (all(x.ready and x.cluster_size == n for x in self.galera)
-                and all(p.ready for p in self.proxies) and self.vip.sql_ok
-                and self.app.ok and (self.forward is None or self.forward.sql_ok))
+        bad = [x.name for x in self.galera if not (x.ready and x.cluster_size == n)]
+        bad += [p.name for p in self.proxies if not p.ready]
+        if not self.vip.sql_ok:
+            bad.append("VIP")
+        if not self.app.ok:
+            bad.append("app")
+        if self.forward is not None and not self.forward.sql_ok:
+            bad.append("forwarder")
+        return bad
 
 
 class Probe:

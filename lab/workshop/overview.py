@@ -65,12 +65,7 @@ def health_text(status: LabStatus | None, error: str | None) -> str:
         return f"unreachable: {error}" if error else "starting"
     if status.healthy:
         return "healthy"
-    bad = [n.name for n in status.galera if not n.ready] + [p.name for p in status.proxies if not p.ready]
-    if not status.vip.sql_ok:
-        bad.append("VIP")
-    if not status.app.ok:
-        bad.append("app")
-    return "unhealthy: " + (", ".join(bad) or "cluster size")
+    return "unhealthy: " + ", ".join(status.unhealthy_parts())
 
 
 def row(student: Student, status: LabStatus | None, error: str | None, progress: Progress, url: str) -> Row:
