@@ -21,7 +21,7 @@ import pymysql
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from lab import chamilo, db, engine, frontend, hostnet, images, preflight
+from lab import chamilo, db, engine, frontend, hostnet, images, preflight, reach
 from lab.errors import LabError
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import CHOICE_ROLES, Choice, Plan, image_defs, resolve
@@ -77,6 +77,7 @@ class Lab:
         self.spec: LabSpec = plan.spec
         self.stack = stack
         self.choices = choices or []
+        reach.register(plan)
         self.compose = DockerClient(compose_files=[stack / "compose.yaml"], compose_project_name=self.spec.project)
         self._docker: docker.DockerClient | None = None
         self._secrets: dict[str, str] | None = None
