@@ -170,7 +170,10 @@ class Lab:
             # the probe app needs nothing at start: its container starts beside the proxies, and
             # Apache is up by the time the VIP is (Chamilo's first start installs: after the VIP)
             early = self.plan.app_kind == "probe" and builds.is_ready("app")
-            self.start_proxies(say, deadline, also=["app"] if early else [])
+            # with published reach this host reaches the VIP only through the forwarder: it starts
+            # beside the proxies, so that their wait for SQL through the VIP can pass (lab/reach.py)
+            forwarder = [frontend.FORWARDER] if self.plan.host_reach == "published" else []
+            self.start_proxies(say, deadline, also=(["app"] if early else []) + forwarder)
             if self.plan.bridge:  # the forwarder runs the Galera image's socat
                 self.start_forwarder(say, deadline)
             builds.ready("app")
