@@ -45,15 +45,16 @@ def choose(spec: LabSpec, driver: str, os_name: Callable[[], str | None] = front
     return "direct", "this host routes to the lab's networks"
 
 
-def slots(spec: LabSpec) -> list[tuple[str, str, int]]:
+def slots(spec: LabSpec) -> list[tuple[str, str, int | None]]:
     """(service, lab address, port) of every endpoint published for published reach, in slot
     order: each node's SQL and health ports, then each proxy's admin (ProxySQL) or stats
-    (HAProxy) port, whichever its tier runs (one slot per proxy either way)."""
-    out: list[tuple[str, str, int]] = []
+    (HAProxy) port, whichever its tier runs (port None: one slot per proxy either way, so the
+    ports don't depend on the tier `auto` picks)."""
+    out: list[tuple[str, str, int | None]] = []
     for node in spec.node_names:
         address = str(spec.node_address(node))
         out += [(node, address, 3306), (node, address, HEALTH_PORT)]
-    return out + [(p, str(spec.proxy_backend_address(p)), -1) for p in spec.proxy_names]
+    return out + [(p, str(spec.proxy_backend_address(p)), None) for p in spec.proxy_names]
 
 
 def host_ports(spec: LabSpec) -> list[int]:
@@ -62,15 +63,20 @@ def host_ports(spec: LabSpec) -> list[int]:
     return list(range(base, base + len(slots(spec))))
 
 
+def _proxy_port(plan: Plan) -> int:
+    """The proxy port the host's tools read: ProxySQL's admin interface, or HAProxy's stats."""
+    return plan.spec.proxy.admin_port if plan.proxy_kind == "proxysql" else plan.spec.proxy.stats_port
+
+
 def published(plan: Plan) -> dict[str, list[tuple[int, int]]]:
     """service → (host port on 127.0.0.1, container port) pairs for the compose file's `ports:`;
     empty with direct reach."""
     if plan.host_reach != "published":
         return {}
-    proxy_port = plan.spec.proxy.admin_port if plan.proxy_kind == "proxysql" else plan.spec.proxy.stats_port
+    proxy_port = _proxy_port(plan)
     out: dict[str, list[tuple[int, int]]] = {}
     for host_port, (service, _, port) in zip(host_ports(plan.spec), slots(plan.spec)):
-        out.setdefault(service, []).append((host_port, proxy_port if port == -1 else port))
+        out.setdefault(service, []).append((host_port, port or proxy_port))
     return out
 
 
@@ -79,8 +85,8 @@ def routes(plan: Plan) -> dict[tuple[str, int], tuple[str, int]]:
     if plan.host_reach != "published":
         return {}
     spec = plan.spec
-    proxy_port = spec.proxy.admin_port if plan.proxy_kind == "proxysql" else spec.proxy.stats_port
-    out = {(address, proxy_port if port == -1 else port): (frontend.FORWARD_BIND, host_port)
+    proxy_port = _proxy_port(plan)
+    out = {(address, port or proxy_port): (frontend.FORWARD_BIND, host_port)
            for host_port, (_, address, port) in zip(host_ports(spec), slots(spec))}
     for host_port, vip_port in frontend.forwarded_ports(plan):
         out[(str(spec.keepalived.vip), vip_port)] = (frontend.FORWARD_BIND, host_port)
