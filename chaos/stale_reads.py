@@ -72,6 +72,7 @@ from typing import Any, Iterator
 import pymysql
 
 from chaos.checkers import latency_percentiles
+from lab import reach
 from lab.tiers import TIERS
 
 VALUES: tuple[int, ...] = (0, 1, 3, 7, 15)
@@ -408,7 +409,7 @@ class Paths:
 
 def _connect(user: str, password: str, ep: Endpoint | tuple[str, int], timeout: float = 5.0,
              database: str | None = DATABASE) -> pymysql.connections.Connection:
-    host, port = (ep.host, ep.port) if isinstance(ep, Endpoint) else ep
+    host, port = reach.endpoint(*((ep.host, ep.port) if isinstance(ep, Endpoint) else ep))  # lab/reach.py
     return pymysql.connect(host=host, port=port, user=user, password=password, database=database,
                            connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
                            autocommit=True, charset="utf8mb4")

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import reach
 from lab.isolation import SUITES, Isolation, isolate, suite_spec
 from lab.runtime import Lab
 
@@ -101,7 +102,7 @@ def _haproxy_counters(lab: Lab) -> dict[str, dict[str, int]]:
 
     out: dict[str, dict[str, int]] = {}
     for proxy in lab.spec.proxy_names:
-        url = f"http://{lab.spec.proxy_backend_address(proxy)}:{lab.spec.proxy.stats_port}/;csv"
+        url = reach.url(str(lab.spec.proxy_backend_address(proxy)), lab.spec.proxy.stats_port, "/;csv")
         with urllib.request.urlopen(url, timeout=5) as resp:
             rows = csv.DictReader(io.StringIO(resp.read().decode().lstrip("# ")))
             for r in rows:

@@ -13,10 +13,14 @@ from typing import Any
 import pymysql
 import pymysql.cursors
 
+from lab import reach
+
 
 def connect(host: str, port: int, user: str, password: str, database: str | None = None,
             timeout: float = 3.0, autocommit: bool = True) -> pymysql.connections.Connection:
-    """A fresh connection; connect/read/write time-outs bound every call made on it."""
+    """A fresh connection; connect/read/write time-outs bound every call made on it. A lab address
+    is reached the way its lab's host reach says (lab/reach.py: directly, or a port on 127.0.0.1)."""
+    host, port = reach.endpoint(host, port)
     return pymysql.connect(host=host, port=port, user=user, password=password, database=database,
                            connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
                            autocommit=autocommit, charset="utf8mb4")

@@ -101,6 +101,9 @@ def mode_line(plan: Plan, os_name: str | None = None) -> str:
     return (f"frontend: Docker bridge network; the VIP {vip} is reachable inside the lab and through {published_text(plan)} "
             f"(a forwarder); a failover seen through the forwarder also includes its reconnect to the new holder, "
             f"and a client's connection is accepted, then closed, while no proxy holds the VIP"
-            + ("" if is_desktop(os_name) or os_name is None else
+            + ("; the lab's tools on this host reach nodes, proxies and the VIP through ports published on "
+               f"{FORWARD_BIND} (networks.frontend.host_reach: published, from port "
+               f"{spec.networks.frontend.reach_port_base})" if plan.host_reach == "published" else
+               "" if is_desktop(os_name) or os_name is None else
                f"; this Linux host also routes to the bridge (gateway {spec.shim_address}), so the lab's tools "
                "reach nodes and the VIP directly"))

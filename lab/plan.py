@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from lab import frontend
+from lab import frontend, reach
 from lab import images as img
 from lab.chamilo_layer import release_archive
 from lab.errors import SpecError
@@ -30,6 +30,7 @@ class Plan:
     app_kind: str  # "chamilo" | "probe"
     images: dict[str, str]  # role → image reference (mariadb, proxy, keepalived, app)
     frontend_driver: str = "macvlan"  # "macvlan" | "bridge" (a plan.json from before the choice: macvlan)
+    host_reach: str = "direct"  # "direct" | "published": how this host's tools reach the lab (lab/reach.py)
 
     @property
     def bridge(self) -> bool:
@@ -45,7 +46,8 @@ class Plan:
     def to_json(self) -> str:
         return json.dumps(
             {"spec": self.spec.model_dump(mode="json"), "proxy_kind": self.proxy_kind,
-             "app_kind": self.app_kind, "images": self.images, "frontend_driver": self.frontend_driver},
+             "app_kind": self.app_kind, "images": self.images, "frontend_driver": self.frontend_driver,
+             "host_reach": self.host_reach},
             indent=2, sort_keys=True,
         ) + "\n"
 
@@ -53,7 +55,7 @@ class Plan:
     def from_json(cls, text: str) -> Plan:
         data = json.loads(text)
         return cls(LabSpec.model_validate(data["spec"]), data["proxy_kind"], data["app_kind"], data["images"],
-                   data.get("frontend_driver", "macvlan"))
+                   data.get("frontend_driver", "macvlan"), data.get("host_reach", "direct"))
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,17 @@ def image_defs(spec: LabSpec, proxy_kind: str, app_kind: str) -> list[img.ImageD
     return [img.mariadb_image(spec), proxy, img.keepalived_image(), app]
 
 
-CHOICE_ROLES = ("proxy tier", "application", "frontend network")
+def choose_reach(spec: LabSpec, driver: str, os_name: Callable[[], str | None] = frontend.engine_os) -> Choice:
+    """How this host's tools reach the lab: directly, or through ports on 127.0.0.1 (lab/reach.py).
+    Said only for a bridge frontend (`resolve`): a macvlan lab is always reached directly."""
+    try:
+        kind, reason = reach.choose(spec, driver, os_name)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    return Choice(kind, reason)
+
+
+CHOICE_ROLES = ("proxy tier", "application", "frontend network", "host reach")
 """What each of `resolve`'s choices is about, in order (for the lines `up` and `generate` print)."""
 
 
@@ -119,5 +131,7 @@ def resolve(spec: LabSpec, present: Callable[[str], bool] | None = None,
     proxy = choose_proxy(spec, present)
     app = choose_app(spec, present)
     net = choose_frontend(spec, os_name)
+    hosted = choose_reach(spec, net.kind, os_name)
     defs = image_defs(spec, proxy.kind, app.kind)
-    return Plan(spec, proxy.kind, app.kind, {d.role: d.tag for d in defs}, net.kind), [proxy, app, net]
+    return (Plan(spec, proxy.kind, app.kind, {d.role: d.tag for d in defs}, net.kind, hosted.kind),
+            [proxy, app, net] + ([hosted] if net.kind == "bridge" else []))

@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from lab import frontend, hostnet
+from lab import frontend, hostnet, reach
 from lab.errors import PreflightError
 from lab.spec import LabSpec
 
@@ -127,14 +127,19 @@ def check(spec: LabSpec) -> list[str]:
     os_name = str(info.get("OperatingSystem", ""))
     desktop = frontend.is_desktop(os_name)
     driver, _ = frontend.choose_driver(spec, lambda: os_name)
-    if desktop:
-        # the gap left (docs/ARCHITECTURE.md): health waits run from this host, not inside the containers
+    if desktop and driver == "macvlan":
         raise PreflightError(
-            "Docker Desktop runs containers in a VM whose networks this host can't reach: a macvlan frontend "
-            "can't reach the host at all, and a bridge frontend (networks.frontend.driver: bridge or auto) "
-            "renders with `galera-lab generate`, but `galera-lab up` checks every node and proxy at its lab "
-            "address, which the VM does not route here, so it would wait in vain; run the lab on a Linux "
-            "engine (docs/ARCHITECTURE.md, \"Frontend network: macvlan or bridge\")")
+            "Docker Desktop runs containers in a VM: a macvlan frontend there can't reach this host at all; "
+            "set networks.frontend.driver: bridge (or auto) (docs/ARCHITECTURE.md, \"Frontend network: macvlan or bridge\")")
+    try:
+        host_reach, _ = reach.choose(spec, driver, lambda: os_name)
+    except ValueError as exc:
+        raise PreflightError(str(exc)) from None
+    if desktop and host_reach == "direct":
+        raise PreflightError(
+            "networks.frontend.host_reach: direct, but Docker Desktop runs containers in a VM whose networks this "
+            "host can't route to: `up` would wait in vain for nodes and proxies at their lab addresses; set "
+            "networks.frontend.host_reach: auto or published (ports on 127.0.0.1, lab/reach.py)")
     if driver == "macvlan":
         if not has_net_admin():
             raise PreflightError(
@@ -164,4 +169,12 @@ def check(spec: LabSpec) -> list[str]:
                 raise PreflightError(
                     f"port {frontend.FORWARD_BIND}:{port} is already in use on this host; set "
                     f"networks.frontend.{key} to a free port (e.g. --set networks.frontend.{key}={port + 2})")
+    if host_reach == "published" and not _own_forwarder_publishes(spec, cli):
+        base = spec.networks.frontend.reach_port_base
+        taken = [port for port in reach.host_ports(spec) if not port_free(frontend.FORWARD_BIND, port)]
+        if taken:
+            raise PreflightError(
+                f"port(s) {', '.join(map(str, taken))} on {frontend.FORWARD_BIND} already in use; published reach "
+                f"takes {len(reach.host_ports(spec))} ports from networks.frontend.reach_port_base {base}: set "
+                f"another base (e.g. --set networks.frontend.reach_port_base={base + 100})")
     return notes

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from lab import chamilo, frontend, templating
+from lab import chamilo, frontend, reach, templating
 from lab.errors import LabError
 from lab.paths import TEMPLATES
 from lab.plan import Plan
@@ -126,7 +126,8 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
     tier = plan.tier
     ctx = {"spec": spec, "secrets": secrets, "proxy_kind": plan.proxy_kind, "proxy_service": tier.service(), "tier": tier,
            "app_kind": plan.app_kind, "images": plan.images,
-           "node_addresses": [str(spec.node_address(n)) for n in spec.node_names], "bridge": plan.bridge}
+           "node_addresses": [str(spec.node_address(n)) for n in spec.node_names], "bridge": plan.bridge,
+           "published": reach.published(plan)}
     if plan.bridge:
         ctx |= {"forwarder": frontend.FORWARDER, "forward_bind": frontend.FORWARD_BIND,
                 "forward_ports": frontend.forwarded_ports(plan), "forwarder_script": frontend.forwarder_script(plan)}

@@ -21,7 +21,7 @@ import pymysql
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from lab import chamilo, db, engine, frontend, hostnet, images, preflight
+from lab import chamilo, db, engine, frontend, hostnet, images, preflight, reach
 from lab.errors import LabError
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import CHOICE_ROLES, Choice, Plan, image_defs, resolve
@@ -77,6 +77,7 @@ class Lab:
         self.spec: LabSpec = plan.spec
         self.stack = stack
         self.choices = choices or []
+        reach.register(plan)
         self.compose = DockerClient(compose_files=[stack / "compose.yaml"], compose_project_name=self.spec.project)
         self._docker: docker.DockerClient | None = None
         self._secrets: dict[str, str] | None = None
@@ -169,7 +170,10 @@ class Lab:
             # the probe app needs nothing at start: its container starts beside the proxies, and
             # Apache is up by the time the VIP is (Chamilo's first start installs: after the VIP)
             early = self.plan.app_kind == "probe" and builds.is_ready("app")
-            self.start_proxies(say, deadline, also=["app"] if early else [])
+            # with published reach this host reaches the VIP only through the forwarder: it starts
+            # beside the proxies, so that their wait for SQL through the VIP can pass (lab/reach.py)
+            forwarder = [frontend.FORWARDER] if self.plan.host_reach == "published" else []
+            self.start_proxies(say, deadline, also=(["app"] if early else []) + forwarder)
             if self.plan.bridge:  # the forwarder runs the Galera image's socat
                 self.start_forwarder(say, deadline)
             builds.ready("app")

@@ -194,6 +194,13 @@ class FrontendNet(_Strict):
                               "the VIP's SQL port")
     forward_reader_port: int = Field(16034, ge=1, le=65535, description="bridge only, HAProxy: port on "
                                      "127.0.0.1 forwarded to the VIP's reader port")
+    host_reach: Literal["auto", "direct", "published"] = Field(
+        "auto", description="how this host's tools (up's waits, status, chaos) reach nodes, proxies and the VIP: "
+        "direct (routed; a Linux engine), published (bridge only: through ports on 127.0.0.1, which a Docker "
+        "Desktop host needs); auto: published on Docker Desktop, else direct (lab/reach.py)")
+    reach_port_base: int = Field(16100, ge=1, le=65535, description="published reach only: first port on "
+                                 "127.0.0.1; each node's SQL and health port, then each proxy's admin/stats "
+                                 "port take the next ones in order")
 
     @model_validator(mode="after")
     def _forward_ports_distinct(self) -> FrontendNet:
@@ -324,11 +331,31 @@ class LabSpec(_Strict):
             if getattr(forward, key) == self.app.http_port:
                 raise ValueError(f"port clash: networks.frontend.{key} and app.http_port are both "
                                  f"{self.app.http_port}; give each its own port")
+        if forward.host_reach == "published" and forward.driver == "macvlan":
+            raise ValueError("networks.frontend.host_reach: published needs networks.frontend.driver: bridge "
+                             "(auto or bridge); on a macvlan frontend this host reaches the lab through its shim link")
+        if forward.host_reach != "direct" and forward.driver != "macvlan":
+            self._reach_ports_fit()
         if forward.driver == "bridge":
             refusal = self.bridge_refusal()
             if refusal:
                 raise ValueError(refusal)
         return self
+
+    def _reach_ports_fit(self) -> None:
+        """Published reach's ports (lab/reach.py: one per node SQL and health port, one per proxy)
+        must fit below 65536 and miss the forwarder's and the app's ports."""
+        fe = self.networks.frontend
+        last = fe.reach_port_base + 2 * self.galera.nodes + self.proxy.count - 1
+        if last > 65535:
+            raise ValueError(f"networks.frontend.reach_port_base {fe.reach_port_base} leaves no room for its "
+                             f"{last - fe.reach_port_base + 1} ports below 65536; choose a lower base")
+        for key, port in (("networks.frontend.forward_port", fe.forward_port),
+                          ("networks.frontend.forward_reader_port", fe.forward_reader_port),
+                          ("app.http_port", self.app.http_port)):
+            if fe.reach_port_base <= port <= last:
+                raise ValueError(f"port clash: {key} {port} is inside the published-reach ports "
+                                 f"{fe.reach_port_base}-{last} (networks.frontend.reach_port_base); move one")
 
     def bridge_refusal(self) -> str | None:
         """Why this spec can't run with a bridge frontend (chosen in the spec, or by `auto` on

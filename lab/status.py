@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import pymysql
 
-from lab import db
+from lab import db, reach
 from lab.frontend import FORWARD_BIND
 from lab.plan import Plan
 
@@ -135,6 +135,7 @@ class Probe:
         self.plan = plan
         self.spec = plan.spec
         self.secrets = secrets
+        reach.register(plan)  # a Probe made without a Lab (tests, the dashboard) reaches the lab as `up` did
         self.docker = docker_client or docker.from_env(timeout=30)
 
     # ---- containers ----

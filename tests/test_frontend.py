@@ -16,6 +16,7 @@ from lab.plan import Plan, choose_frontend, resolve
 from lab.render import render
 from lab.spec import load_spec
 from tests.conftest import make_plan
+from tests.docker_check import docker_skip_reason
 
 DESKTOP_OS = "Docker Desktop"
 LINUX_OS = "Debian GNU/Linux 12 (bookworm)"
@@ -93,7 +94,7 @@ def test_a_set_driver_wins_over_the_engine() -> None:
 
 def test_plan_keeps_the_driver_and_reads_old_plans_as_macvlan() -> None:
     plan, choices = resolve(load_spec(None, BRIDGE), present=lambda tag: False, os_name=lambda: LINUX_OS)
-    assert [c.kind for c in choices][-1] == "bridge"
+    assert [c.kind for c in choices][2:] == ["bridge", "direct"]
     again = Plan.from_json(plan.to_json())
     assert again == plan and again.bridge
     old = plan.to_json().replace('"frontend_driver": "bridge",', "")
@@ -165,13 +166,29 @@ def test_mode_line_says_what_differs() -> None:
 
 # ---- preflight on Docker Desktop (its `docker info` stood in for: no Docker Desktop here) ----
 
-@pytest.mark.parametrize("driver", ["auto", "bridge", "macvlan"])
-def test_up_on_docker_desktop_is_refused_before_anything_starts(monkeypatch: pytest.MonkeyPatch, driver: str) -> None:
+def test_up_on_docker_desktop_refuses_macvlan_and_direct_reach(monkeypatch: pytest.MonkeyPatch) -> None:
     from lab import preflight
     from lab.errors import PreflightError
 
     monkeypatch.setattr(preflight, "engine_info", lambda: {"OperatingSystem": DESKTOP_OS})
-    with pytest.raises(PreflightError) as err:
-        preflight.check(load_spec(None, [("networks.frontend.driver", driver)]))
-    msg = str(err.value)
-    assert "Docker Desktop" in msg and "run the lab on a Linux engine" in msg and "\n" not in msg
+    for sets, words in (([("networks.frontend.driver", "macvlan")], "a macvlan frontend there can't reach this host"),
+                        ([("networks.frontend.driver", "bridge"), ("networks.frontend.host_reach", "direct")],
+                         "host_reach: direct, but Docker Desktop")):
+        with pytest.raises(PreflightError) as err:
+            preflight.check(load_spec(None, sets))
+        assert words in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")
+@pytest.mark.parametrize("driver", ["auto", "bridge"])
+def test_up_on_docker_desktop_passes_preflight_with_published_reach(monkeypatch: pytest.MonkeyPatch, driver: str) -> None:
+    """The engine here is Linux; its `docker info` says Docker Desktop, and the real subnet and
+    port checks run against it (with the bridge suite's ranges, so no other lab's clash)."""
+    from lab import preflight
+    from lab.isolation import SUITES
+
+    monkeypatch.setattr(preflight, "engine_info", lambda: {"OperatingSystem": DESKTOP_OS})
+    spec = load_spec(None, SUITES["bridge"].overrides() + [("project", "reach-preflight"),
+                                                          ("networks.frontend.driver", driver),
+                                                          ("networks.frontend.reach_port_base", 48120)])
+    preflight.check(spec)

@@ -58,10 +58,10 @@ def test_engine_not_running(tmp_path: Path) -> None:
     assert_refused(proc, "Docker engine is not running", tmp_path=tmp_path)
 
 
-def test_docker_desktop_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docker_desktop_refuses_macvlan(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(preflight, "engine_info", lambda: {"OperatingSystem": "Docker Desktop"})
     with pytest.raises(PreflightError, match="Docker Desktop"):
-        preflight.check(load_spec())
+        preflight.check(load_spec(None, [("networks.frontend.driver", "macvlan")]))
 
 
 def test_without_net_admin_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from lab import images as img
+from lab import reach
 from lab.tiers.base import Backend, Files, ProxyTier, ServiceShape
 
 CONFIG = "haproxy/haproxy.cfg"
@@ -52,7 +53,7 @@ class HAProxyTier(ProxyTier):
 
     def backends(self, proxy: str, secrets: dict[str, str]) -> list[Backend]:
         """From HAProxy's stats CSV: one row per server per listener."""
-        url = f"http://{self.spec.proxy_backend_address(proxy)}:{self.spec.proxy.stats_port}/;csv"
+        url = reach.url(str(self.spec.proxy_backend_address(proxy)), self.spec.proxy.stats_port, "/;csv")
         with urllib.request.urlopen(url, timeout=2) as resp:
             rows = list(csv.reader(io.StringIO(resp.read().decode().lstrip("# "))))
         header, body = rows[0], rows[1:]
