@@ -94,7 +94,14 @@ def routes(plan: Plan) -> dict[tuple[str, int], tuple[str, int]]:
 
 
 def register(plan: Plan) -> None:
-    """Make this process's connections to `plan`'s lab go the way its host reach says."""
+    """Make this process's connections to `plan`'s lab go the way its host reach says: its
+    addresses' old routes go first, since a lab planned again (or another lab on the same
+    subnets, one after the other in a test run) may reach them directly now."""
+    spec = plan.spec
+    mine = {str(spec.node_address(n)) for n in spec.node_names}
+    mine |= {str(spec.proxy_backend_address(p)) for p in spec.proxy_names} | {str(spec.keepalived.vip)}
+    for key in [k for k in _ROUTES if k[0] in mine]:
+        del _ROUTES[key]
     _ROUTES.update(routes(plan))
 
 

@@ -45,8 +45,11 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def interrupt_up_while_joining(spec_args: list[str], env: dict[str, str]) -> str:
     """Start `galera-lab up`, press Ctrl-C as node2 starts joining; return what it printed."""
+    # SIGINT back to its default in the child: a test run started as a background job inherits
+    # it ignored, and Python then installs no KeyboardInterrupt handler (the Ctrl-C would be lost)
     proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "up", *spec_args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
+                            stderr=subprocess.STDOUT, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     out = []
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -114,3 +114,16 @@ def test_a_connection_to_a_lab_address_goes_to_its_published_port() -> None:
             db.connect(str(plan.spec.node_address("node2")), 3306, "u", "p", timeout=2)
         thread.join(5)
         assert accepted == ["127.0.0.1"]
+
+
+def test_a_lab_planned_again_with_direct_reach_drops_its_published_routes() -> None:
+    """One process plans a published lab, then a direct one on the same subnets (the e2e tests
+    do): the second must reach its own addresses, not the first lab's dead loopback ports."""
+    published, _ = plan_for(PUBLISHED)
+    reach.register(published)
+    node1 = str(published.spec.node_address("node1"))
+    assert reach.endpoint(node1, 3306)[0] == "127.0.0.1"
+    direct, _ = plan_for(BRIDGE)
+    reach.register(direct)
+    assert reach.endpoint(node1, 3306) == (node1, 3306)
+    assert reach.endpoint(str(direct.spec.keepalived.vip), 6033) == (str(direct.spec.keepalived.vip), 6033)
