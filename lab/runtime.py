@@ -27,7 +27,7 @@ from lab.paths import CHAMILO, stack_dir
 from lab.plan import CHOICE_ROLES, Choice, Plan, image_defs, resolve
 from lab.render import load_or_create_secrets, render
 from lab.spec import LabSpec
-from lab.status import LabStatus, Probe
+from lab.status import LabStatus, NodeStatus, Probe
 
 Say = Callable[[str], None]
 
@@ -288,13 +288,34 @@ class Lab:
                           min(deadline, time.monotonic() + 30), say, interval=0.2)
             except LabError:
                 pass  # no harm but time: it is waited for below like the others
+        rejoin = _Rejoiner(self, say)
         if missing:
-            self.wait(lambda: all(self.probe.node(n).ready for n in missing), f"{', '.join(missing)} Synced",
-                      deadline, say, interval=0.2)
+            try:
+                self.wait(lambda: all(s.ready for s in rejoin.statuses(missing)), f"{', '.join(missing)} Synced",
+                          deadline, say, interval=0.2)
+            except LabError as exc:
+                raise LabError(f"{exc}\n{self._joiners_story(missing)}") from None
         size = self.spec.galera.nodes
-        self.wait(lambda: all(s.ready and s.cluster_size == size for s in map(self.probe.node, self.spec.node_names)),
+        self.wait(lambda: all(s.ready and s.cluster_size == size for s in rejoin.statuses(self.spec.node_names)),
                   f"all {size} nodes Synced in a Primary component of size {size}", deadline, say, interval=0.2)
         say(f"galera: {size} nodes Synced, Primary, cluster size {size}")
+
+    def _joiners_story(self, nodes: list[str], lines: int = 8) -> str:
+        """Each joiner's Galera state and its last state-transfer log lines: a join that never
+        ends (a donor that never frees up, an SST that failed on the donor) says why here, in
+        the one error a CI log keeps, not in containers already removed by then."""
+        out = []
+        for node in nodes:
+            status = self.probe.node(node)
+            try:
+                raw = self.docker.containers.get(self.spec.container(node)).logs(tail=400).decode(errors="replace")
+            except docker.errors.APIError:
+                raw = ""
+            wsrep = [ln for ln in raw.splitlines() if "WSREP" in ln or "SST" in ln][-lines:]
+            out.append(f"{node}: {status.state} ({status.cluster_status}), cluster size {status.cluster_size}; "
+                       "last state-transfer log lines:"
+                       + "".join(f"\n  | {ln}" for ln in wsrep or ["(none)"]))
+        return "\n".join(out)
 
     def _cluster_size(self) -> int:
         """Members of the Primary component, as its ready nodes see it (0 with none ready)."""
@@ -475,3 +496,36 @@ def leftover_resources(spec: LabSpec) -> dict[str, list[str]]:
         "volumes": [v.name for v in cli.volumes.list(filters=label)],
         "links": stack_links,
     }
+
+
+class _Rejoiner:
+    """Restarts a node that `up` waits for and that dropped out of the group for good.
+
+    Why: on a loaded machine (CI, a room of labs) a node that has just joined can be suspected
+    and partitioned away before its SST starts. MariaDB then disconnects it from the group for
+    good ("Non-primary view", "connected -> disconnected") and it waits as Initialized forever,
+    so `up` timed out after 300 s (seen in CI and here, under load). A DBA restarts such a node;
+    so does `up`, after it stayed disconnected for `after_s`, at most `limit` times per node.
+    """
+
+    def __init__(self, lab: Lab, say: Say, after_s: float = 10.0, limit: int = 2):
+        self.lab, self.say, self.after_s, self.limit = lab, say, after_s, limit
+        self.since: dict[str, float] = {}
+        self.restarts: dict[str, int] = {}
+
+    def statuses(self, nodes: list[str]) -> list[NodeStatus]:
+        """Each node's status now, after restarting those disconnected for too long."""
+        statuses = [self.lab.probe.node(n) for n in nodes]
+        now = time.monotonic()
+        for s in statuses:
+            if s.container != "running" or s.cluster_status != "Disconnected":
+                self.since.pop(s.name, None)
+                continue
+            if now - self.since.setdefault(s.name, now) < self.after_s or self.restarts.get(s.name, 0) >= self.limit:
+                continue
+            self.say(f"galera: {s.name} dropped out of the group before it joined ({s.state}, disconnected "
+                     f"{self.after_s:.0f} s); restarting it")
+            self.lab.docker.containers.get(self.lab.spec.container(s.name)).restart(timeout=30)
+            self.restarts[s.name] = self.restarts.get(s.name, 0) + 1
+            self.since.pop(s.name, None)
+        return statuses

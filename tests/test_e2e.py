@@ -155,6 +155,17 @@ def test_lab_lifecycle(tmp_path: Path) -> None:
         time.sleep(4 * spec.keepalived.advert_interval + 1)  # what a preempting instance would need
         assert lab.probe.vip_holder_of("proxy2") and not lab.probe.vip_holder_of("proxy1")
 
+        # 4d. a node that left the group for good (as a joiner partitioned away before its SST
+        # does: MariaDB disconnects it and it waits as Initialized forever) is restarted by `up`
+        with db.session(str(spec.node_address("node3")), 3306, "lab_admin", lab.secrets["LAB_ADMIN_PASSWORD"]) as conn:
+            conn.cursor().execute("SET GLOBAL wsrep_cluster_address = ''")
+        lab.wait(lambda: lab.probe.node("node3").cluster_status == "Disconnected", "node3 disconnected",
+                 time.monotonic() + 30, say=print)
+        says: list[str] = []
+        lab.up(say=says.append)
+        assert any("node3 dropped out of the group" in s for s in says), says
+        assert lab.probe.node("node3").ready
+
         # 5. full-cluster restart: node1 stops first and falls behind, so recovery must not start from it
         lab.compose.compose.stop(services=["node1"], timeout=60)
         # the proxies notice within `fall` health checks; wait for the new writer, don't sleep
@@ -165,7 +176,7 @@ def test_lab_lifecycle(tmp_path: Path) -> None:
         assert leftover_resources(spec)["volumes"], "data volumes are kept by a plain down"
         positions = {p.node: p.seqno for p in lab.positions(spec.node_names)}
         assert positions["node1"] < max(positions["node2"], positions["node3"]), positions
-        says: list[str] = []
+        says = []
         lab.up(say=says.append)
         assert any("bootstrapping from node2" in s or "bootstrapping from node3" in s for s in says), says
         for node in spec.node_names:
