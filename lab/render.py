@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from lab import chamilo, frontend, reach, templating
+from lab import chamilo, frontend, handover, reach, templating
 from lab.errors import LabError
 from lab.paths import TEMPLATES
 from lab.plan import Plan
@@ -127,7 +127,9 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
     ctx = {"spec": spec, "secrets": secrets, "proxy_kind": plan.proxy_kind, "proxy_service": tier.service(), "tier": tier,
            "app_kind": plan.app_kind, "images": plan.images,
            "node_addresses": [str(spec.node_address(n)) for n in spec.node_names], "bridge": plan.bridge,
-           "published": reach.published(plan)}
+           "published": reach.published(plan),
+           "handover": {"script": handover.SCRIPT, "mount": handover.MOUNT, "flag": handover.FLAG,
+                        "track": handover.TRACK_NAME, "delay": handover.delay_s(spec)}}
     if plan.bridge:
         ctx |= {"forwarder": frontend.FORWARDER, "forward_bind": frontend.FORWARD_BIND,
                 "forward_ports": frontend.forwarded_ports(plan), "forwarder_script": frontend.forwarder_script(plan)}
@@ -146,6 +148,7 @@ def rendered_files(plan: Plan, secrets: dict[str, str]) -> dict[str, tuple[str, 
         out.update(chamilo.chamilo_files(plan, secrets))
     else:
         out["secrets/app-config.php"] = (env.get_template("app-config.php.j2").render(ctx), True)
+    out[handover.SCRIPT] = (env.get_template("proxy-run.j2").render(ctx["handover"]), False)
     for index, proxy in enumerate(spec.proxy_names):
         text = env.get_template("keepalived.conf.j2").render(ctx, proxy=proxy, proxy_index=index)
         out[f"keepalived/{proxy}.conf"] = (text, False)
@@ -159,6 +162,7 @@ def render(plan: Plan, stack: Path) -> list[str]:
     (stack / "secrets").mkdir(exist_ok=True)
     os.chmod(stack / "secrets", 0o700)
     secrets = load_or_create_secrets(stack)
+    handover.prepare(stack, plan.spec.proxy_names)
     files = rendered_files(plan, secrets)
     changed = [rel for rel, (text, secret) in sorted(files.items()) if _write(stack / rel, text, secret)]
     # files of another tier left from an earlier render would confuse a reader of the folder

@@ -159,11 +159,12 @@ def _check_proxysql(text: str, spec: LabSpec) -> None:
 
 def _check_keepalived(text: str, spec: LabSpec, proxy: str) -> None:
     tree = parse_keepalived(text)
-    assert [item[0] for item in tree] == ["global_defs", "vrrp_script", "vrrp_instance"]  # type: ignore[index]
+    assert [item[0] for item in tree] == ["global_defs", "vrrp_script", "track_file", "vrrp_instance"]  # type: ignore[index]
     global_defs = tree[0][-1]  # type: ignore[index]
     assert ["router_id", f"{spec.project}-{proxy}"] in global_defs
-    assert tree[2][1] == spec.project.replace("-", "_") + "_vip"  # type: ignore[index]
-    instance = tree[2][-1]  # type: ignore[index]
+    assert tree[3][1] == spec.project.replace("-", "_") + "_vip"  # type: ignore[index]
+    instance = tree[3][-1]  # type: ignore[index]
+    assert ["track_file", [["proxy_stopping"]]] in instance and tree[2][1] == "proxy_stopping"  # type: ignore[index]
     assert ["virtual_router_id", str(spec.keepalived.virtual_router_id)] in instance
 
 

@@ -43,11 +43,13 @@ class Backend:
 
 @dataclass(frozen=True)
 class ServiceShape:
-    """How the proxy's compose service runs: mounts, command and scratch space."""
+    """How the proxy's compose service runs: mounts, command and scratch space.
+
+    `launch` is the proxy's whole command line, run in the foreground under the lab's handover
+    wrapper (lab/handover.py), which replaces the image's entrypoint and command."""
 
     volumes: tuple[str, ...]
-    entrypoint: tuple[str, ...] = ()
-    command: tuple[str, ...] = ()
+    launch: tuple[str, ...]
     tmpfs: tuple[str, ...] = ()
     stop_signal: str | None = None
     user: str | None = None  # the image's own USER when None

@@ -20,6 +20,7 @@ from lab import reach
 from lab.tiers.base import Backend, Files, ProxyTier, ServiceShape
 
 CONFIG = "haproxy/haproxy.cfg"
+CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"  # where the Debian and the official images read it
 
 
 class HAProxyTier(ProxyTier):
@@ -40,7 +41,9 @@ class HAProxyTier(ProxyTier):
         return {CONFIG: (env.get_template("haproxy.cfg.j2").render(ctx), False)}
 
     def service(self) -> ServiceShape:
-        return ServiceShape(volumes=(f"./{CONFIG}:/usr/local/etc/haproxy/haproxy.cfg:ro",))
+        # the image's own command (compose/images/haproxy): master-worker, in the foreground
+        return ServiceShape(volumes=(f"./{CONFIG}:{CONFIG_PATH}:ro",),
+                            launch=("haproxy", "-W", "-db", "-f", CONFIG_PATH))
 
     @property
     def read_port(self) -> int:

@@ -126,7 +126,7 @@ class ProxySQLTier(ProxyTier):
         # could read neither and exit at once. The official image runs as root too.
         return ServiceShape(
             volumes=(f"./{CONFIG}:/etc/proxysql.cnf:ro",),
-            entrypoint=("proxysql", "-f", "--initial", "-c", "/etc/proxysql.cnf", "-D", DATADIR),
+            launch=("proxysql", "-f", "--initial", "-c", "/etc/proxysql.cnf", "-D", DATADIR),
             tmpfs=(DATADIR,),
             user="0:0",
             # In the foreground (-f, as in the official image) ProxySQL runs without its angel
