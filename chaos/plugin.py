@@ -55,6 +55,11 @@ SUITE = "plugin"
 SMOKE = ("vip_holder_down[sigkill]", "kill_writer", "routing_by_statement_class", "stale_reads_at_0_and_1")
 """`--lab-scenarios smoke`: the selection a pull request can afford (on the fast profile, at most
 90 s here once the lab is up: `make bench` times it)."""
+CATALOG = "chaos and not workshop"
+"""The fault catalog as a pytest mark expression: every scenario that breaks the lab, without
+the workshop exercises' both-ways checks (chaos/test_workshop.py: a teaching feature's tests,
+run by `make chaos`, not a failover figure a pipeline compares). `galera-lab chaos` runs it and
+`make bench` times it."""
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
@@ -105,7 +110,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _apply(spec, config.getoption("--lab-profile") or config.getini("galera_lab_profile") or None)
     _isolate(config.option)
     for line in ("e2e: brings a real lab up (needs Docker)",
-                 "chaos: breaks a running lab on purpose (needs Docker)"):
+                 "chaos: breaks a running lab on purpose (needs Docker)",
+                 "workshop: a guided exercise's checks on a real lab (in `make chaos`, not in the catalog)"):
         config.addinivalue_line("markers", line)
 
 

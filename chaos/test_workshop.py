@@ -35,7 +35,7 @@ from lab.workshop.session import Workshop
 from tests.docker_check import docker_skip_reason
 from tests.test_dashboard_e2e import free_port, stop_dashboard, wait_for_state
 
-pytestmark = [pytest.mark.chaos, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
+pytestmark = [pytest.mark.chaos, pytest.mark.workshop, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
 EXERCISES = load_exercises()
 TIMES: dict[str, float] = {}

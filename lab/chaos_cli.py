@@ -63,11 +63,12 @@ def pytest_command(spec_file: Path, run_dir: Path, junit: Path, args: argparse.N
     run's folder, and the lab's isolation when the user moved it (an empty ini so that a
     pytest configuration in the current folder does not change what runs)."""
     import chaos
+    from chaos.plugin import CATALOG
 
     ini = run_dir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
     # rootdir: the folder holding the package, so node ids read chaos/test_nodes.py::test_kill_writer
-    cmd = [sys.executable, "-m", "pytest", "--pyargs", "chaos", "-m", "chaos", "-c", str(ini),
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "chaos", "-m", CATALOG, "-c", str(ini),
            "--rootdir", str(Path(chaos.__file__).resolve().parents[1]), "-p", "no:cacheprovider", "-ra",
            "--lab-spec", str(spec_file), "--lab-results-dir", str(run_dir), "--junitxml", str(junit)]
     if args.scenarios:

@@ -42,7 +42,8 @@ def test_pytest_command_runs_the_installed_package_with_the_resolved_spec(tmp_pa
                               http_port=18180, keep=False, timeout=None, pytest_args=["-x"])
     cmd = chaos_cli.pytest_command(tmp_path / "spec.yaml", tmp_path, tmp_path / "j.xml", args)
     text = " ".join(cmd)
-    assert "--pyargs chaos -m chaos" in text and f"-c {tmp_path / 'pytest.ini'}" in text
+    assert cmd[cmd.index("-m", 2) + 1] == "chaos and not workshop", "the fault catalog, without the exercises"
+    assert "--pyargs chaos" in text and f"-c {tmp_path / 'pytest.ini'}" in text
     assert "--lab-scenarios smoke" in text and "--lab-project plugin-lab" in text
     assert "--lab-subnet 198.18.80.0/23" in text and "--lab-http-port 18180" in text and "--lab-router-id" not in text
     assert f"--junitxml {tmp_path / 'j.xml'}" in text and cmd[-1] == "-x"
@@ -115,3 +116,16 @@ def test_stale_read_study_is_sized_to_the_selected_checks() -> None:
     small, cells = mod.SMALL, mod.AT_0_AND_1
     assert set(cells.values) <= set(small.values) and set(cells.conditions) <= set(small.conditions)
     assert set(cells.modes) <= set(small.modes)
+
+
+def test_the_catalog_is_every_chaos_scenario_but_the_workshop_exercises() -> None:
+    def collected(marks: str) -> set[str]:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "chaos", "-m", marks, "--co", "-q",
+                               "-p", "no:cacheprovider"], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return {ln.split("::")[0] for ln in proc.stdout.splitlines() if "::" in ln}
+
+    from chaos.plugin import CATALOG
+    catalog, everything = collected(CATALOG), collected("chaos")
+    assert everything - catalog == {"chaos/test_workshop.py"}, everything - catalog
+    assert {"chaos/test_nodes.py", "chaos/test_proxies.py", "chaos/test_stale_reads.py"} <= catalog
