@@ -20,7 +20,7 @@ import docker
 import pytest
 
 from chaos import checkers
-from chaos.faults import Kill, heal_all, resolve_target
+from chaos.faults import heal_all
 from chaos.history import History
 from chaos.scenario import vip_holders
 from chaos.workloads import AvailabilityProbe, Endpoint, HttpProbe, Sampler, running
@@ -29,25 +29,13 @@ from lab.errors import LabError
 from lab.isolation import missing_part, suite_spec
 from lab.runtime import Lab, leftover_resources
 from tests.docker_check import docker_skip_reason
+from tests.vip_failover import kill_vip_holder, ok_since, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
 RECONNECT_MARGIN_S = 3.0
 """Beyond the VIP failover deadline, what a forwarder client may need: one attempt in flight
 when the VIP came back (its 1 s timeout) and the forwarder's fresh connect to the new holder."""
-
-
-def _wait(condition: object, what: str, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def _ok_since(history: History, process: str, since: float) -> int:
-    return sum(1 for op in history.ops() if op.process == process and op.outcome == "ok" and op.start >= since)
 
 
 def test_bridge_frontend(tmp_path: Path) -> None:
@@ -98,7 +86,6 @@ def test_bridge_frontend(tmp_path: Path) -> None:
                 assert cur.fetchone()[0] in spec.node_names
 
         # 3. SIGKILL of the VIP holder: the VIP moves, the forwarder's clients and the app recover
-        holder, standby = resolve_target("vip-holder", status), resolve_target("standby-proxy", status)
         deadline = spec.vip_failover_deadline_s()
         history = History()
         probes = [AvailabilityProbe(lab, history, duration=180, process="via-forwarder", endpoint=fwd_ep),
@@ -106,20 +93,9 @@ def test_bridge_frontend(tmp_path: Path) -> None:
                   HttpProbe(lab, history, duration=180)]
         vip = Sampler(lambda: vip_holders(lab), interval=0.05, duration=180, name="vip")
         with running(vip, *probes):
-            t_before = time.time()
-            _wait(lambda: all(_ok_since(history, p, t_before) >= 5 for p in ("via-forwarder", "via-vip", "http")),
-                  "every client working before the fault", 30)
-            with Kill(lab, holder) as kill:
-                t0 = kill.event.start
-                _wait(lambda: checkers.time_to_event(vip.snapshot(), t0, lambda v: v == (standby,)) is not None,
-                      f"the VIP on {standby}", deadline + 10)
-                moved = checkers.time_to_event(vip.snapshot(), t0, lambda v: v == (standby,))
-                t_moved = time.time()
-                _wait(lambda: all(_ok_since(history, p, t_moved) >= 5 for p in ("via-forwarder", "via-vip", "http")),
-                      "every client through again after the VIP moved", 30)
-            _wait(lambda: lab.status().healthy, "the lab healthy after the killed proxy is back", 120)
+            t0, moved = kill_vip_holder(lab, status, history, vip, ("via-forwarder", "via-vip", "http"))
             t_healed = time.time()
-            _wait(lambda: _ok_since(history, "via-forwarder", t_healed) >= 5, "the forwarder after the heal", 30)
+            wait_until(lambda: ok_since(history, "via-forwarder", t_healed) >= 5, "the forwarder after the heal", 30)
         heal_all()
         assert moved is not None and moved <= deadline, f"VIP moved after {moved} s (deadline {deadline} s)"
         by = {p: checkers.downtime([op for op in history.ops() if op.process == p], window_start=t0 - 1)

@@ -20,15 +20,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from chaos import checkers
-from chaos.faults import Kill, heal_all, resolve_target
+from chaos.faults import heal_all
 from chaos.history import History
 from chaos.scenario import vip_holders
 from chaos.workloads import AvailabilityProbe, Endpoint, Sampler, running
@@ -37,6 +36,7 @@ from lab.errors import LabError
 from lab.isolation import SUITES, missing_part, suite_spec
 from lab.runtime import Lab, leftover_resources
 from tests.docker_check import docker_skip_reason
+from tests.vip_failover import kill_vip_holder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(docker_skip_reason()), reason=docker_skip_reason() or "-")]
 
@@ -44,15 +44,6 @@ CUT_GID = 48120
 """The effective group whose connections to the lab's subnets are rejected (no group uses it)."""
 REACH_BASE = 48120
 """The suite's published-reach ports (48120-48127), apart from its forwarder's 28120/38120."""
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _rule(subnet: str) -> list[str]:
@@ -122,22 +113,12 @@ def test_published_reach_with_the_route_cut(tmp_path: Path) -> None:
                     assert cur.fetchone()[0] == node
 
             # SIGKILL of the VIP holder: the VIP moves, seen and used through the published path
-            holder, standby = resolve_target("vip-holder", status), resolve_target("standby-proxy", status)
             deadline = spec.vip_failover_deadline_s()
             history = History()
             probe = AvailabilityProbe(lab, history, duration=120, process="via-vip", endpoint=Endpoint.vip(lab))
             vip = Sampler(lambda: vip_holders(lab), interval=0.05, duration=120, name="vip")
             with running(vip, probe):
-                _wait(lambda: sum(op.outcome == "ok" for op in history.ops()) >= 5, "SQL through the VIP", 30)
-                with Kill(lab, holder) as kill:
-                    t0 = kill.event.start
-                    _wait(lambda: checkers.time_to_event(vip.snapshot(), t0, lambda v: v == (standby,)) is not None,
-                          f"the VIP on {standby}", deadline + 10)
-                    moved = checkers.time_to_event(vip.snapshot(), t0, lambda v: v == (standby,))
-                    t_moved = time.time()
-                    _wait(lambda: sum(op.outcome == "ok" and op.start >= t_moved for op in history.ops()) >= 5,
-                          "SQL through the VIP again after it moved", 30)
-                _wait(lambda: lab.status().healthy, "the lab healthy after the killed proxy is back", 120)
+                t0, moved = kill_vip_holder(lab, status, history, vip, ("via-vip",))
             heal_all()
             assert moved is not None and moved <= deadline, f"VIP moved after {moved} s (deadline {deadline} s)"
             down = checkers.downtime(history.ops(), window_start=t0 - 1)
