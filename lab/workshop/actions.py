@@ -11,8 +11,6 @@ registry; `heal` (and `galera-lab up` for a stopped or crashed part) undoes it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import docker.errors
@@ -24,7 +22,7 @@ from chaos import stale_reads as sr
 from lab import db
 from lab.dashboard import catalog
 from lab.workshop import heartbeat
-from lab.workshop.checks import NoParams, Params, backup_sessions, measured_pause
+from lab.workshop.checks import NoParams, Params, Registered, backup_sessions, measured_pause
 from lab.workshop.context import (ANSWER_FACTS, BACKUP_MARK, REMEMBER_FACTS, Ctx, backend_of, error_text, remember,
                                   truths)
 from lab.workshop import ledger
@@ -71,11 +69,7 @@ class SyncWaitParams(Params):
     value: int = Field(ge=0, le=15)
 
 
-@dataclass(frozen=True)
-class ActionDef:
-    params: type[Params]
-    run: Callable[[Ctx, Any], str]
-    doc: str
+ActionDef = Registered[str]  # an action returns what it did, in words
 
 
 # ---- the actions -----------------------------------------------------------------------------

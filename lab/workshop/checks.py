@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import docker.errors
 import pymysql
@@ -25,7 +25,7 @@ from chaos import stale_reads as sr
 from lab import db
 from lab.workshop import heartbeat
 from lab.workshop.context import (ANSWER_FACTS, BACKUP_MARK, DATABASE, REMEMBER_FACTS, Ctx, backend_of, error_text,
-                                  normalise, serving_reads, truths)
+                                  normalise, routing_to, serving_reads, truths)
 
 
 IST_MARKS = ("IST received", "Receiving IST")  # MariaDB's words when a joiner takes an IST
@@ -67,11 +67,20 @@ class ReadsWaitParams(Params):
     seconds: float = Field(2.0, gt=0, le=30)
 
 
+R = TypeVar("R")
+
+
 @dataclass(frozen=True)
-class CheckDef:
+class Registered(Generic[R]):
+    """An entry of a registry that exercise files name (a check here, an action in actions.py):
+    the model its parameters are validated with, what it runs on the lab, a line for `list`."""
+
     params: type[Params]
-    run: Callable[[Ctx, Any], Verdict]
+    run: Callable[[Ctx, Any], R]
     doc: str
+
+
+CheckDef = Registered[Verdict]
 
 
 # ---- the checks ------------------------------------------------------------------------------
@@ -261,8 +270,7 @@ def node_isolated(ctx: Ctx, p: NoParams) -> Verdict:
     if not cut:
         return Verdict(False, "every running node is still in the Primary component")
     node = cut[0].name
-    serving = [x.name for x in status.proxies
-               if any(b["name"] == node and b["status"] == "UP" for b in x.backends)]
+    serving = routing_to(status, node)
     if serving:
         return Verdict(False, f"{node} is out of the Primary component, but {', '.join(serving)} still route to it")
     ok, why = ctx.write_through_vip()

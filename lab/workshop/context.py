@@ -131,10 +131,17 @@ def backend_of(b: dict[str, str]) -> Backend:
     return Backend(b["name"], b["role"], b["status"])
 
 
+def routing_to(status: LabStatus, node: str, roles: tuple[str, ...] | None = None) -> list[str]:
+    """The running proxies that would send traffic to `node` now: in one of `roles` (writer,
+    backup-writer, reader), or in any role when None."""
+    return [p.name for p in status.proxies if p.container == "running"
+            and any(b["name"] == node and b["status"] == "UP" and (roles is None or b["role"] in roles)
+                    for b in p.backends)]
+
+
 def serving_reads(status: LabStatus, node: str) -> list[str]:
     """The running proxies that would send reads to `node` now."""
-    return [p.name for p in status.proxies if p.container == "running"
-            and any(b["name"] == node and b["role"] == "reader" and b["status"] == "UP" for b in p.backends)]
+    return routing_to(status, node, ("reader",))
 
 
 def truths(ctx: Ctx, fact: str) -> set[str]:
