@@ -501,8 +501,10 @@ class CrashAll(Fault):
         up = getattr(self.lab, "up", None)
         if up is None:
             raise FaultError("crash-all needs the lab's `up` to recover the cluster")
-        up(say=self.recovery_log.append)
-        self.detail["recovery"] = [line for line in self.recovery_log if line.startswith("galera:")]
+        started = time.monotonic()
+        up(say=lambda line: self.recovery_log.append(f"{time.monotonic() - started:5.1f} s {line}"))
+        # each step with the seconds since the heal began: a slow recovery shows which step took it
+        self.detail["recovery"] = [line for line in self.recovery_log if " s galera:" in line]
 
 
 @revivable
