@@ -116,7 +116,7 @@ ACCOUNTS = (
 )
 
 # the application's config inside its running container: the stack file it is rendered to, and
-# the copies its entrypoint made for www-data (probe: chamilo/probe/apache2-foreground)
+# the copies its entrypoint made for www-data (probe: chamilo/probe/rootfs/usr/local/bin/apache2-foreground)
 APP_CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "probe": ("secrets/app-config.php", ("/etc/lab-app/config.php",)),
     "chamilo": (chamilo.CONFIG_FILE, chamilo.RUNNING_CONFIG_COPIES),

@@ -397,7 +397,7 @@ class Lab:
 
     def apply_app_schema(self) -> None:
         """The probe app's tables, created through the VIP as the app itself would (idempotent)."""
-        schema = (CHAMILO / "probe" / "schema.sql").read_text()
+        schema = (CHAMILO / "probe" / "rootfs" / "usr" / "share" / "lab-app" / "schema.sql").read_text()
         with db.session(str(self.spec.keepalived.vip), self.spec.proxy.sql_port, "chamilo",
                         self.secrets["APP_PASSWORD"], "chamilo", timeout=10) as conn:
             db.run_script(conn, schema)

@@ -33,7 +33,7 @@ def serve() -> Iterator[dict[str, object]]:
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             code, body = PAGES[str(state["page"])]
             if str(state["page"]).startswith("probe") and "text/html" not in self.headers.get("Accept", ""):
-                body = b'{"ok":true,"page":"index"}'  # chamilo/probe/www/index.php: JSON unless HTML is asked for
+                body = b'{"ok":true,"page":"index"}'  # chamilo/probe/rootfs/var/www/html/index.php: JSON unless HTML is asked for
             self.send_response(code)
             self.end_headers()
             self.wfile.write(body)
