@@ -22,7 +22,6 @@ from lab import images
 from lab.errors import LabError
 from lab.paths import CHAMILO, stack_dir
 from lab.plan import image_defs
-from lab.errors import LabError
 from lab.runtime import Lab
 from lab.tiers import Backend
 from lab.isolation import SUITES, isolate, suite_spec

@@ -93,7 +93,8 @@ def test_bridge_frontend(tmp_path: Path) -> None:
                   HttpProbe(lab, history, duration=180)]
         vip = Sampler(lambda: vip_holders(lab), interval=0.05, duration=180, name="vip")
         with running(vip, *probes):
-            t0, moved = kill_vip_holder(lab, status, history, vip, ("via-forwarder", "via-vip", "http"))
+            kill = kill_vip_holder(lab, status, history, vip, ("via-forwarder", "via-vip", "http"))
+            t0, moved, standby = kill.t0, kill.moved, kill.standby
             t_healed = time.time()
             wait_until(lambda: ok_since(history, "via-forwarder", t_healed) >= 5, "the forwarder after the heal", 30)
         heal_all()

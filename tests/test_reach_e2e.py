@@ -118,7 +118,8 @@ def test_published_reach_with_the_route_cut(tmp_path: Path) -> None:
             probe = AvailabilityProbe(lab, history, duration=120, process="via-vip", endpoint=Endpoint.vip(lab))
             vip = Sampler(lambda: vip_holders(lab), interval=0.05, duration=120, name="vip")
             with running(vip, probe):
-                t0, moved = kill_vip_holder(lab, status, history, vip, ("via-vip",))
+                kill = kill_vip_holder(lab, status, history, vip, ("via-vip",))
+            t0, moved = kill.t0, kill.moved
             heal_all()
             assert moved is not None and moved <= deadline, f"VIP moved after {moved} s (deadline {deadline} s)"
             down = checkers.downtime(history.ops(), window_start=t0 - 1)

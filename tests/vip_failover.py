@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from chaos import checkers
 from chaos.faults import Kill, resolve_target
@@ -28,11 +29,17 @@ def ok_since(history: History, process: str, since: float) -> int:
     return sum(1 for op in history.ops() if op.process == process and op.outcome == "ok" and op.start >= since)
 
 
+@dataclass(frozen=True)
+class VipKill:
+    t0: float  # when the kill was sent
+    moved: float | None  # seconds until the VIP was on the standby alone
+    standby: str  # the proxy that holds the VIP now
+
+
 def kill_vip_holder(lab: Lab, status: LabStatus, history: History, vip: Sampler,
-                    processes: tuple[str, ...]) -> tuple[float, float | None]:
+                    processes: tuple[str, ...]) -> VipKill:
     """SIGKILL the VIP holder while the workloads named `processes` and the `vip` sampler run;
-    return when all of them got through again after the move and the lab is healthy again.
-    Returns (when the kill was sent, seconds until the VIP was on the standby alone)."""
+    return when all of them got through again after the move and the lab is healthy again."""
     holder, standby = resolve_target("vip-holder", status), resolve_target("standby-proxy", status)
     deadline = lab.spec.vip_failover_deadline_s()
 
@@ -49,4 +56,4 @@ def kill_vip_holder(lab: Lab, status: LabStatus, history: History, vip: Sampler,
         wait_until(lambda: all(ok_since(history, p, after) >= 5 for p in processes),
                    "every client through again after the VIP moved", 30)
     wait_until(lambda: lab.status().healthy, "the lab healthy after the killed proxy is back", 120)
-    return t0, moved
+    return VipKill(t0, moved, standby)
