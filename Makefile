@@ -24,10 +24,11 @@ $(BIN)/galera-lab: pyproject.toml
 
 venv: $(BIN)/galera-lab ## create .venv and install the project
 
-host-deps: ## install missing host tools from Debian (debootstrap, iproute2, nsenter) when root
+host-deps: ## install missing host tools from Debian (mmdebstrap, iproute2, nsenter) when root
 	@missing=""; \
-	for t in debootstrap:debootstrap ip:iproute2 nsenter:util-linux iptables:iptables; do \
+	for t in ip:iproute2 nsenter:util-linux iptables:iptables; do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	command -v mmdebstrap >/dev/null 2>&1 || command -v debootstrap >/dev/null 2>&1 || missing="$$missing mmdebstrap"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \

@@ -77,7 +77,7 @@ all-healthy, and a cold one with every image built first."""
 COLD_NAMESPACE = "galera-lab-bench-cold"
 """Where the cold start builds its images: deleting and rebuilding the shared galera-lab/* ones
 would pull them from under every other lab and suite running on this machine. A new namespace
-means a new base image (debootstrap, imported afresh), so no layer of the builder's cache fits
+means a new base image (mmdebstrap or debootstrap, imported afresh), so no layer of the builder's cache fits
 either: as cold as a fresh clone."""
 
 

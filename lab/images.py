@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from typing import IO
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -205,12 +206,51 @@ def _speed_up_package_installs(rootfs: Path) -> None:
     (rootfs / "etc/apt/apt.conf.d/90galera-lab").write_text(BASE_APT_CONF)
 
 
+def _import(tar: IO[bytes], progress: Progress) -> None:
+    """`docker import` a root filesystem tarball as the base image (LANG set in its config)."""
+    progress(f"importing {base_image()}")
+    imp = subprocess.run(["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", base_image()],
+                         stdin=tar, capture_output=True, text=True)
+    if imp.returncode != 0:
+        raise LabError(f"docker import of the base image failed: {imp.stderr.strip()}")
+
+
 def build_base_image(progress: Progress) -> None:
-    """Make the Debian base image without a registry: debootstrap a minbase rootfs and import it."""
-    if shutil.which("debootstrap") is None:
-        raise LabError("debootstrap is missing: `apt-get install debootstrap` (the base image is built from it when no registry can be reached)")
+    """Make the Debian base image without a registry: a minbase root filesystem from the
+    machine's own Debian mirror, imported. mmdebstrap where it is installed (apt downloads in
+    parallel and it streams a tarball: 16 s here against debootstrap's 30 s on the cold start's
+    path), else debootstrap."""
     mirror = debian_mirror()
-    progress(f"debootstrap bookworm from {mirror} (about 30 s)")
+    if shutil.which("mmdebstrap") is not None:
+        _mmdebstrap(mirror, progress)
+    elif shutil.which("debootstrap") is not None:
+        _debootstrap(mirror, progress)
+    else:
+        raise LabError("neither mmdebstrap nor debootstrap is installed: `apt-get install mmdebstrap` (or "
+                       "debootstrap); the base image is built with it when no registry can be reached")
+
+
+def _mmdebstrap(mirror: str, progress: Progress) -> None:
+    progress(f"mmdebstrap bookworm from {mirror} (about 15 s)")
+    # the same dpkg and apt settings as _speed_up_package_installs, given as options: mmdebstrap
+    # uses them while it installs and leaves them in the tree (etc/*/99mmdebstrap)
+    options = [f"--dpkgopt={line}" for line in BASE_DPKG_CFG.splitlines()] + [f"--aptopt={BASE_APT_CONF.strip()}"]
+    proc = subprocess.Popen(["mmdebstrap", "--variant=minbase", "--quiet", *options, "bookworm", "-", mirror],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        _import(proc.stdout, progress)
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace")
+        code = proc.wait()
+    if code != 0:
+        tail = "\n".join(err.splitlines()[-8:])
+        raise LabError(f"mmdebstrap failed (is the Debian mirror {mirror} reachable?):\n{tail}")
+
+
+def _debootstrap(mirror: str, progress: Progress) -> None:
+    progress(f"debootstrap bookworm from {mirror} (about 30 s; mmdebstrap, where installed, takes half)")
     with tempfile.TemporaryDirectory(prefix="galera-lab-rootfs-") as tmp:
         proc = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", tmp, mirror],
                               capture_output=True, text=True)
@@ -218,13 +258,10 @@ def build_base_image(progress: Progress) -> None:
             tail = "\n".join(proc.stdout.splitlines()[-5:] + proc.stderr.splitlines()[-5:])
             raise LabError(f"debootstrap failed (is the Debian mirror {mirror} reachable?):\n{tail}")
         _speed_up_package_installs(Path(tmp))
-        progress(f"importing {base_image()}")
         tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run(["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", base_image()],
-                             stdin=tar.stdout, capture_output=True, text=True)
+        assert tar.stdout is not None
+        _import(tar.stdout, progress)
         tar.wait()
-        if imp.returncode != 0:
-            raise LabError(f"docker import of the base image failed: {imp.stderr.strip()}")
 
 
 def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache: bool = False) -> None:
