@@ -441,6 +441,11 @@ class LabSpec(_Strict):
         monitor = 3 * self.proxy.monitor_interval_ms / 1000
         return monitor + self.galera.suspect_timeout_s + 5.0
 
+    def proxy_detection_s(self) -> float:
+        """How long a proxy may take to act on a node's new state: up to an interval until the
+        next check, then two checks in a row (HAProxy's fall/rise 2), the last one up to its timeout."""
+        return (3 * self.proxy.monitor_interval_ms + self.proxy.monitor_timeout_ms) / 1000
+
     def evict_deadline_s(self) -> float:
         if self.slo.evict_s is not None:
             return self.slo.evict_s

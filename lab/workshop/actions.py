@@ -269,6 +269,29 @@ def do_wait(ctx: Ctx, p: WaitParams) -> str:
     return f"waited {p.seconds:g} s"
 
 
+def do_settle(ctx: Ctx, p: NoParams) -> str:
+    """Until every proxy's view of the nodes has stayed the same for a whole detection window.
+    Why: a question about the read path asked right after a fault races the health checks (in
+    CI the answer was taken while HAProxy still read from the freshly locked node, then checked
+    after it had taken it out)."""
+    window = ctx.lab.spec.proxy_detection_s()
+    end = time.monotonic() + max(30.0, 3 * window)
+
+    def view() -> tuple[tuple[str, str, str, str], ...]:
+        return tuple(sorted((px.name, b["name"], b["role"], b["status"]) for px in ctx.status().proxies
+                            for b in px.backends))
+
+    last, since = view(), time.monotonic()
+    while time.monotonic() - since < window:
+        if time.monotonic() > end:
+            return f"the proxies' view still changed after {end - since:.0f} s; going on"
+        time.sleep(0.2)
+        now = view()
+        if now != last:
+            last, since = now, time.monotonic()
+    return f"the proxies' view held for {window:g} s"
+
+
 ACTIONS: dict[str, ActionDef] = {
     "remember": ActionDef(RememberParams, do_remember, "remember who plays a role now (writer, reader, …)"),
     "write_rows": ActionDef(CountParams, do_write_rows, "acknowledged writes through the VIP, remembered"),
@@ -280,6 +303,7 @@ ACTIONS: dict[str, ActionDef] = {
     "sync_wait": ActionDef(SyncWaitParams, do_sync_wait, "SET GLOBAL wsrep_sync_wait on every node"),
     "rolling_restart": ActionDef(NoParams, do_rolling_restart, "restart every node, one at a time"),
     "wait": ActionDef(WaitParams, do_wait, "sleep a few seconds"),
+    "settle": ActionDef(NoParams, do_settle, "wait until the proxies' view of the nodes stops changing"),
     "heartbeat": ActionDef(HeartbeatParams, do_heartbeat, "start a heartbeat writing through the VIP (until the "
                                                           "exercise ends)"),
 }
