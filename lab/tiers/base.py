@@ -51,7 +51,6 @@ class ServiceShape:
     volumes: tuple[str, ...]
     launch: tuple[str, ...]
     tmpfs: tuple[str, ...] = ()
-    stop_signal: str | None = None
     user: str | None = None  # the image's own USER when None
     restart: str | None = None  # compose restart policy; None: the lab's faults decide what runs
 
