@@ -20,8 +20,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from chaos import availability
 from chaos.checkers import latency_percentiles
-from chaos.history import FaultEvent, History
+from chaos.history import FaultEvent, History, Op
 
 SCENARIO_OUTCOMES: frozenset[str] = frozenset({"pass", "fail", "skip", "error"})
 
@@ -90,7 +91,7 @@ class ResultsFile:
         """Record one scenario; verdicts may be checker dataclasses or plain dicts.
 
         The history itself is not stored (it can be large and is saved beside the results if
-        wanted); only the probes' (time, ok) pairs are kept, for the timeline plot.
+        wanted); only the probes' [start, end, ok] spans are kept, for the timeline plot.
         """
         if outcome not in SCENARIO_OUTCOMES:
             raise ValueError(f"outcome {outcome!r} is not one of {sorted(SCENARIO_OUTCOMES)}")
@@ -174,12 +175,20 @@ def _plain(verdict: Any) -> Any:
 
 
 def _timeline(history: History) -> dict[str, list[list[Any]]]:
-    """Per probe kind, [start time, ok?] pairs in time order."""
+    """Per probe kind, [start, end, ok?] spans in start order: the end tells a stalled success
+    from a prompt one (chaos/availability.py)."""
     points = {
-        kind: [[op.start, op.outcome == "ok"] for op in history.ops(kind)]
+        kind: [[op.start, op.end, op.outcome == "ok"] for op in history.ops(kind)]
         for kind in TIMELINE_KINDS
     }
-    return {kind: pairs for kind, pairs in points.items() if pairs}
+    return {kind: spans for kind, spans in points.items() if spans}
+
+
+def _timeline_ops(kind: str, points: Sequence[Sequence[Any]]) -> list[Op]:
+    """A timeline's spans as ops again; results files written before the end was kept have
+    [start, ok] pairs, read as instantaneous."""
+    return [Op("probe", kind, None, None, p[0], p[-2] if len(p) > 2 else p[0], "ok" if p[-1] else "fail")
+            for p in points]
 
 
 # --- Markdown ------------------------------------------------------------------------------
@@ -405,7 +414,7 @@ def _slug(text: str) -> str:
 
 def _origin(scenario: Mapping[str, Any]) -> float:
     """Time zero of a scenario: its earliest probe or fault start."""
-    times = [t for points in scenario["timeline"].values() for t, _ in points]
+    times = [p[0] for points in scenario["timeline"].values() for p in points]
     times += [fault["start"] for fault in scenario["faults"]]
     return min(times, default=0.0)
 
@@ -413,22 +422,29 @@ def _origin(scenario: Mapping[str, Any]) -> float:
 # --- plots ---------------------------------------------------------------------------------
 
 
+TIMELINE_BUCKET_S = 0.5
+"""The timeline's resolution: fine enough to show a failover of one or two seconds."""
+
+
 def _plot_timeline(scenario: Mapping[str, Any], t0: float, path: Path) -> None:
-    """Availability per probe kind over relative seconds, faults as shaded spans."""
+    """Per probe kind: the share of attempts that found the service available per half second,
+    with the spans of failed or stalled attempts shaded (the rule of chaos/availability.py, the
+    dashboard's too); faults as vertical lines and spans."""
     kinds = list(scenario["timeline"])
     fig = Figure(figsize=(10, 1.2 + 1.6 * len(kinds)))
     axes = fig.subplots(len(kinds), 1, sharex=True, squeeze=False)[:, 0]
-    end = max(t for points in scenario["timeline"].values() for t, _ in points) - t0
+    ops = {kind: _timeline_ops(kind, scenario["timeline"][kind]) for kind in kinds}
+    end = max(op.end for kind_ops in ops.values() for op in kind_ops) - t0
+    edges = [t0 + i * TIMELINE_BUCKET_S for i in range(int(end / TIMELINE_BUCKET_S) + 1)]
     for ax, kind in zip(axes, kinds, strict=True):
-        xs = [t - t0 for t, _ in scenario["timeline"][kind]]
-        ys = [1 if ok else 0 for _, ok in scenario["timeline"][kind]]
-        ax.step(xs, ys, where="post", color="tab:blue", linewidth=1)
-        failed = [x for x, y in zip(xs, ys, strict=True) if not y]
-        ax.scatter(
-            failed, [0] * len(failed), color="tab:red", marker="|", s=40, label="failed probe"
-        )
-        ax.set_yticks([0, 1], ["fail", "ok"])
-        ax.set_ylim(-0.3, 1.3)
+        shares = availability.per_bucket(ops[kind], edges, TIMELINE_BUCKET_S)
+        ax.step([e - t0 for e in edges], [_nan(v) for v in shares], where="post", color="tab:blue",
+                linewidth=1, label="available share")
+        for i, (start, stop) in enumerate(availability.unavailable_spans(ops[kind])):
+            ax.axvspan(start - t0, max(stop - t0, start - t0 + 0.05), ymin=0, ymax=0.12, color="tab:red",
+                       label="failed or stalled" if i == 0 else None)
+        ax.set_yticks([0, 1], ["0 %", "100 %"])
+        ax.set_ylim(-0.1, 1.15)
         ax.set_ylabel(kind)
         for fault in scenario["faults"]:
             _draw_fault(ax, fault, t0, end)

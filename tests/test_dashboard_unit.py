@@ -88,17 +88,6 @@ def test_bucket_edges_are_aligned_and_cover_the_window() -> None:
     assert edges == [96.0, 97.0, 98.0, 99.0, 100.0]
 
 
-def test_availability_counts_a_stalled_op_as_failing_in_every_second_it_hung() -> None:
-    edges = [0.0, 1.0, 2.0, 3.0, 4.0]
-    ops = [op("write", 0.1, 0.2), op("write", 0.3, 0.4, "fail"),  # bucket 0: 1 of 2
-           op("write", 1.1, 3.5)]  # hung from bucket 1 to 3, then ok: 1, 2 fail; 3 ok
-    assert state.availability(ops, edges) == [0.5, 0.0, 0.0, 1.0, None]
-
-
-def test_availability_ignores_ops_outside_the_window() -> None:
-    assert state.availability([op("connect", -5.0, -4.9), op("connect", 10.0, 10.1)], [0.0, 1.0]) == [None, None]
-
-
 def test_stale_rate_counts_answered_reads_only() -> None:
     edges = [0.0, 1.0]
     ops = [op("read", 0.1, 0.2, value={"stale": True}), op("read", 0.3, 0.4, value={"stale": False}),

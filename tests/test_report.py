@@ -97,7 +97,8 @@ def test_add_scenario_stores_plain_verdicts_and_timeline() -> None:
     assert scenario["figures"]["downtime_ms"] == pytest.approx(3600.0, abs=0.01)
     assert sorted(scenario["timeline"]) == ["connect", "http"]
     assert len(scenario["timeline"]["connect"]) == 400
-    assert sum(1 for _, ok in scenario["timeline"]["connect"] if not ok) == 72
+    assert sum(1 for _, _, ok in scenario["timeline"]["connect"] if not ok) == 72
+    assert all(start <= end for start, end, _ in scenario["timeline"]["connect"])
     assert scenario["faults"] == [
         {
             "name": "kill",
@@ -255,3 +256,11 @@ def test_no_chamilo_table_without_chamilo(tmp_path: Path) -> None:
     results = ResultsFile(run_id="r1", started=1000.0, spec={}, versions={})
     results.add_scenario("routing", "pass", figures={"downtime_ms": 0.0})
     assert "Chamilo" not in render_markdown(results, tmp_path).read_text()
+
+
+def test_timeline_of_a_results_file_from_before_spans_still_renders(tmp_path: Path) -> None:
+    """Results files written before the timeline kept each attempt's end hold [start, ok] pairs."""
+    results = make_results()
+    results.scenarios[0]["timeline"] = {"connect": [[T0 + i * 0.05, i % 50 < 40] for i in range(400)]}
+    render_markdown(results, tmp_path)
+    assert png_size(tmp_path / "20240101-120000-kill-writer-timeline.png") == (1000, 280)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from chaos import availability
 from chaos.faults import readers_of, writer_of
 from chaos.history import History, Op
 from lab.status import LabStatus
@@ -130,32 +131,6 @@ def bucket_edges(now: float, window_s: float = WINDOW_S, bucket_s: float = BUCKE
     return [last - (n - 1 - i) * bucket_s for i in range(n)]
 
 
-def availability(ops: Iterable[Op], edges: Sequence[float], bucket_s: float = BUCKET_S) -> list[float | None]:
-    """Share of successful ops per bucket (None where no op tells anything).
-
-    An op counts in the bucket it ended in. A slow op also counts as a failure in every bucket
-    it spanned before that: a write that hung 8 s in a commit stall and then succeeded still
-    means writes were unavailable for those 8 s, which is what a person watching must see.
-    """
-    if not edges:
-        return []
-    first, n = edges[0], len(edges)
-    ok = [0] * n
-    total = [0] * n
-
-    def index(t: float) -> int:
-        return int(math.floor((t - first) / bucket_s))
-
-    for op in ops:
-        end_i = index(op.end)
-        if 0 <= end_i < n:
-            total[end_i] += 1
-            ok[end_i] += op.outcome == "ok"
-        for i in range(max(index(op.start), 0), min(end_i, n)):
-            total[i] += 1
-    return [round(o / t, 4) if t else None for o, t in zip(ok, total)]
-
-
 def stale_rate(ops: Iterable[Op], edges: Sequence[float], bucket_s: float = BUCKET_S) -> list[float | None]:
     """Share of answered reads that returned an older token than the one just written, per
     bucket (reads that failed are availability's business, not staleness)."""
@@ -183,14 +158,16 @@ def last_served(ops: Sequence[Op]) -> str | None:
 
 
 def series(history: History, now: float, window_s: float = WINDOW_S, bucket_s: float = BUCKET_S) -> dict[str, Any]:
-    """The charts' data: bucket times, write and read availability, stale-read rate."""
+    """The charts' data: bucket times, write and read availability (chaos/availability.py's
+    rule: a prompt success is a success wherever the bucket edges fall, a stall is unavailable
+    for all of its span), stale-read rate."""
     edges = bucket_edges(now, window_s, bucket_s)
     writes = history.ops("write")
     return {
         "t": edges,
         "bucket_s": bucket_s,
-        "write_availability": availability(writes, edges, bucket_s),
-        "read_availability": availability(history.ops("connect"), edges, bucket_s),
+        "write_availability": availability.per_bucket(writes, edges, bucket_s),
+        "read_availability": availability.per_bucket(history.ops("connect"), edges, bucket_s),
         "stale_rate": stale_rate(history.ops("read"), edges, bucket_s),
         "writes_served_by": last_served(writes),
     }

@@ -103,6 +103,8 @@ function drawChart(canvas, t, values, color, events, windowS) {
   const ctx = canvas.getContext("2d");
   const W = canvas.width, H = canvas.height, L = 40, R = 8, T = 8, B = 18;
   ctx.clearRect(0, 0, W, H);
+  // what is drawn, as [bucket start, value] pairs, for tools that read the page (the browser test)
+  canvas.dataset.series = JSON.stringify(t.map((s, i) => [s, values[i]]));
   if (!t.length) return;
   const t0 = t[0], t1 = t[t.length - 1] + 1;
   const x = (s) => L + ((s - t0) / (t1 - t0)) * (W - L - R);
