@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from chaos import faults
-from chaos.plugin import lab_session, outcome_of, results_dir, skip_reason
+from chaos.plugin import lab_session, outcome_of, results_dir, skip_reason, txn_policy
 from chaos.report import ResultsFile
 from chaos.scenario import PROJECT, ChaosLab, Scenario, chaos_spec, read_versions, say
 from lab.isolation import describe_user_spec
@@ -44,7 +44,7 @@ def chaos_lab(pytestconfig: pytest.Config) -> Iterator[ChaosLab]:
     if reason:
         pytest.skip(reason)
     say(f"topology: {describe_user_spec()}")
-    chaos = ChaosLab()
+    chaos = ChaosLab(policy=txn_policy(pytestconfig))
     timeout = pytestconfig.getoption("--lab-timeout")
     with lab_session(PROJECT, lambda: chaos.ensure_up(timeout), chaos.down, keep=pytestconfig.getoption("--lab-keep")):
         yield chaos
@@ -55,6 +55,7 @@ def results(request: pytest.FixtureRequest, chaos_lab: ChaosLab) -> Iterator[Res
     run_dir = results_dir(request.config, PROJECT)
     res = ResultsFile(run_id=run_dir.name, started=time.time(),
                       spec={"tier": chaos_lab.lab.plan.proxy_kind, "app": chaos_lab.lab.plan.app_kind,
+                            "transactions": chaos_lab.policy.describe(),
                             **chaos_lab.spec.model_dump(mode="json")},
                       versions=read_versions(chaos_lab.lab))
     res.save(run_dir / "results.json")

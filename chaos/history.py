@@ -18,10 +18,11 @@ OUTCOMES: frozenset[str] = frozenset({"ok", "fail", "unknown"})
 """ok: acknowledged; fail: definitely did not happen; unknown: may or may not have happened
 (e.g. the connection dropped after COMMIT was sent)."""
 
-KINDS: frozenset[str] = frozenset({"write", "read", "connect", "http", "route", "chamilo_session", "chamilo_login",
+KINDS: frozenset[str] = frozenset({"write", "read", "connect", "http", "route", "txn", "chamilo_session", "chamilo_login",
                                    "chamilo_write", "chamilo_read_own_write"})
 """write/read: data operations; connect: fresh SQL connection to the VIP (availability probe);
 http: request to the application; route: statement whose serving backend is recorded;
+txn: one transaction of a transactional workload (chaos/transactional/), its micro-ops as value;
 chamilo_*: what a Chamilo user does (chaos/chamilo_probe.py): a logged-in page, a login, a
 calendar event saved and read back."""
 

@@ -16,6 +16,9 @@ Fixtures:
   node, vip-holder, standby-proxy) or by service name.
 - `lab_clients`: the workloads (writer, SQL availability probe, HTTP probe) recording one
   history; the checkers (`chaos.checkers`) are plain functions of it.
+- `lab_transactions`: transactional workloads (list-append, bank, read-modify-write counter)
+  and the isolation checker (`chaos.consistency`); `--txn-isolation`, `--txn-locking-reads`,
+  `--txn-route`, `--txn-model` set how they transact and what they are held to.
 
     from chaos import checkers
 
@@ -89,8 +92,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lab-scenarios", default=None, metavar="A,B",
                     help="run only these scenarios (test names without test_; a parametrized one whole or "
                     "as name[param]); 'smoke' = " + ",".join(SMOKE))
+    group.addoption("--txn-isolation", default=os.environ.get("GALERA_LAB_TXN_ISOLATION", "serializable"),
+                    choices=["read-uncommitted", "read-committed", "repeatable-read", "serializable"],
+                    help="isolation level of the transactional workloads' sessions (default serializable; "
+                    "env GALERA_LAB_TXN_ISOLATION)")
+    group.addoption("--txn-locking-reads", action="store_true",
+                    default=os.environ.get("GALERA_LAB_TXN_LOCKING_READS") == "1",
+                    help="the transactional workloads read with SELECT … FOR UPDATE")
+    group.addoption("--txn-route", default=os.environ.get("GALERA_LAB_TXN_ROUTE", "vip"), choices=["vip", "nodes"],
+                    help="transactions through the VIP (one writer) or straight to every node (multi-writer)")
+    group.addoption("--txn-model", default=os.environ.get("GALERA_LAB_TXN_MODEL", "serializable"),
+                    help="consistency model the isolation checker holds the histories to (default serializable; "
+                    "env GALERA_LAB_TXN_MODEL)")
     parser.addini("galera_lab_spec", "lab.yaml for the test lab, relative to this ini file (--lab-spec wins)")
     parser.addini("galera_lab_profile", "profile layered under the spec, e.g. fast (--lab-profile wins)")
+
+
+def txn_policy(config: pytest.Config):  # -> chaos.transactional.policy.ConsistencyPolicy
+    """The `--txn-*` options as one policy for every transactional client of the run."""
+    from chaos.transactional.policy import ConsistencyPolicy
+
+    return ConsistencyPolicy.from_options(config.getoption("--txn-isolation"), config.getoption("--txn-locking-reads"),
+                                          config.getoption("--txn-route"), config.getoption("--txn-model"))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -437,6 +460,44 @@ def lab_clients(galera_lab: Lab) -> Iterator[Clients]:
         yield clients
     finally:
         clients.stop()
+
+
+class Transactions:
+    """Transactional workloads (chaos/transactional/: list-append, bank, counter) on the
+    session's lab, as the run's `--txn-*` options say unless a call says otherwise; the run's
+    `check()` judges its history with the isolation checker (chaos/consistency/).
+
+        def test_rmw_loses_no_update_when_the_writer_dies(lab_faults, lab_transactions):
+            with lab_transactions.run("counter", locking_reads=True) as run:
+                time.sleep(3)
+                with lab_faults.kill("writer"):
+                    time.sleep(8)
+                time.sleep(3)
+            verdict = run.check()            # final reads were taken on every node
+            assert verdict.ok, verdict.text()
+    """
+
+    def __init__(self, lab: Lab, policy: Any):
+        self.lab = lab
+        self.policy = policy
+
+    @contextmanager
+    def run(self, workload: str = "list-append", model: str | None = None, **settings: Any) -> Iterator[Any]:
+        """Run `workload` for the `with` body; settings override the policy's (isolation,
+        locking_reads, route, clients, interval); the final reads follow the body."""
+        from dataclasses import replace
+
+        from chaos.transactional import runner
+
+        with runner.running(self.lab, workload, replace(self.policy.settings, **settings),
+                            model=model or self.policy.model) as run:
+            yield run
+
+
+@pytest.fixture
+def lab_transactions(request: pytest.FixtureRequest, galera_lab: Lab) -> Transactions:
+    """Transactional workloads and their checker on the session's lab (see `Transactions`)."""
+    return Transactions(galera_lab, txn_policy(request.config))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,

@@ -228,6 +228,7 @@ def _run_section(run: ResultsFile, out: Path) -> list[str]:
     ]
     lines += _summary_table(run.scenarios)
     lines += _chamilo_table(run.scenarios)
+    lines += _consistency_table(run.scenarios)
     for scenario in run.scenarios:
         lines += _scenario_details(run.run_id, scenario, out)
     if run.stale_reads:
@@ -259,6 +260,33 @@ def _summary_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:
         for s in scenarios
     ]
     return [*_table(headers, rows), ""]
+
+
+def _consistency_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per scenario that ran transactions: the workload and how it transacted, transactions by
+    fate, anomalies by class, lost acknowledged writes, the strongest model the history
+    satisfies; then one explanation of each anomaly class found (chaos/consistency/)."""
+    rows, examples = [], []
+    for s in scenarios:
+        c = s["figures"].get("consistency")
+        if not c:
+            continue
+        workload = s["figures"].get("workload", "list-append")
+        how = f"{c.get('isolation', '?')}{' + FOR UPDATE' if c.get('locking_reads') else ''} via {c.get('route', '?')}"
+        fates = f"{c.get('committed', c.get('txns', _DASH))} / {c.get('failed', _DASH)} / {c.get('unknown', _DASH)}"
+        found = ", ".join(f"{name} {n}" for name, n in c.get("anomalies", {}).items()) or "none"
+        lost = c.get("lost_appends", c.get("lost_increments"))
+        rows.append([s["name"], workload, how, fates, _cell(found, 120), _fmt(lost),
+                     c.get("strongest_model") or _DASH, "ok" if c.get("ok") else "FAILED"])
+        examples += [(s["name"], name, text) for name, text in c.get("examples", {}).items()]
+    if not rows:
+        return []
+    headers = ["scenario", "workload", "sessions", "txns ok / fail / unknown", "anomalies", "lost acked",
+               "strongest model", "verdict"]
+    lines = ["### Consistency", "", *_table(headers, rows), ""]
+    for scenario, name, text in examples:
+        lines += [f"{scenario}, one {name}:", "", "```", text, "```", ""]
+    return lines
 
 
 def _chamilo_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -25,6 +25,9 @@ from chaos import chamilo_probe, checkers, faults
 from chaos.chamilo_probe import ChamiloSessionProbe, ChamiloWriteProbe
 from chaos.history import FaultEvent, History, Op
 from chaos.report import ResultsFile
+from chaos.transactional import runner
+from chaos.transactional.client import TxnSettings
+from chaos.transactional.policy import ConsistencyPolicy
 from chaos.workloads import (AvailabilityProbe, Endpoint, HttpProbe, RoutingProbe, Sampler, Workload, Writer,
                              ensure_tables, final_keys, running)
 from lab.errors import LabError
@@ -52,10 +55,11 @@ class ChaosLab:
     """The session's lab, shared by every scenario (a scenario that needs another setting sets
     it at run time and the heal restores it, e.g. crash-all with innodb_flush_log_at_trx_commit=0)."""
 
-    def __init__(self, stack: Path | None = None):
+    def __init__(self, stack: Path | None = None, policy: ConsistencyPolicy | None = None):
         self.stack = stack or stack_dir(PROJECT)
         self._drop_stale(chaos_spec())
         self.lab = Lab.create(chaos_spec(), self.stack)
+        self.policy = policy or ConsistencyPolicy(TxnSettings())
 
     def _drop_stale(self, spec: LabSpec) -> None:
         """A lab of this project left with other settings (an interrupted variant run) is
@@ -194,6 +198,7 @@ class Scenario:
         self.figures: dict[str, Any] = {}
         self.samplers: list[Sampler] = []
         self.workloads: list[Workload] = []
+        self.txn_run: runner.Run | None = None
         self.started = time.time()
 
     @property
@@ -208,10 +213,16 @@ class Scenario:
 
     @contextmanager
     def clients(self, writer: bool = True, avail: bool = True, http: bool = True, route: bool = False,
-                duration: float = 240.0) -> Iterator[Scenario]:
-        """Run the scenario's clients for the body of the `with` (bounded by `duration`)."""
+                txn: bool = False, duration: float = 240.0) -> Iterator[Scenario]:
+        """Run the scenario's clients for the body of the `with` (bounded by `duration`); `txn`
+        adds list-append clients as the session's policy says (`check_consistency` judges them)."""
         lab = self.lab
         ws: list[Workload] = []
+        if txn:
+            policy = self.chaos.policy.with_seed(int(self.started))
+            self.txn_run, txn_clients = runner.start(lab, "list-append", policy.settings, self.history, duration,
+                                                     policy.model)
+            ws += txn_clients.clients
         if writer:
             ws.append(Writer(lab, self.history, duration=duration))
         if avail:
@@ -412,6 +423,28 @@ class Scenario:
             assert d.longest_ms <= deadline_s * 1000, \
                 f"{kind} downtime {d.longest_ms:.0f} ms exceeds the deadline {deadline_s:.1f} s"
         return d
+
+    def check_consistency(self, allow_loss: bool = False) -> Any:
+        """The list-append clients' history under the session's consistency model (after final
+        reads on every node): anomalies by class with one explanation each, lost acknowledged
+        appends, stale reads, the strongest model the history satisfies.
+
+        Fails on any anomaly the model forbids; with `allow_loss` (a crash the settings do not
+        protect against) lost appends are a finding, recorded, while every other anomaly still
+        fails the scenario."""
+        assert self.txn_run is not None, "check_consistency needs clients(txn=True)"
+        policy = self.chaos.policy
+        self.txn_run.final_reads()
+        verdict = self.txn_run.check()
+        self.verdicts["consistency"] = verdict
+        self.figures["consistency"] = runner.figures(verdict, policy.describe())
+        assert verdict.committed > 0, "no list-append transaction committed"
+        violations = [v for v in verdict.violations if not (allow_loss and v == "lost-append")]
+        if verdict.lost_appends and allow_loss:
+            self.note("consistency_finding", lost_appends=verdict.lost_appends,
+                      text=f"{verdict.lost_appends} acknowledged list append(s) lost")
+        assert not violations, verdict.text()
+        return verdict
 
     def figure(self, **values: Any) -> None:
         self.figures.update(values)

@@ -51,7 +51,7 @@ def test_crash_all(chaos_lab: ChaosLab, scenario: Scenario, flush: int) -> None:
     assert set(running.values()) == {flush}, f"{FLUSH} is not {flush} on every node: {running}"
     scenario.figure(innodb_flush_log_at_trx_commit=flush,
                     spec_changes={f"galera.{FLUSH}": flush} if flush != configured else {})
-    with scenario.clients(http=False):
+    with scenario.clients(http=False, txn=True):
         scenario.wait_for_ok("write", 50)
         crash = scenario.inject(CrashAll(lab))
         t0 = crash.event.start
@@ -63,6 +63,7 @@ def test_crash_all(chaos_lab: ChaosLab, scenario: Scenario, flush: int) -> None:
     after = flush_values(lab)
     assert set(after.values()) == {configured}, f"after recovery {FLUSH} is {after}, configured {configured}"
     acked = scenario.check_writes(allow_loss=flush != 1)
+    scenario.check_consistency(allow_loss=flush != 1)
     scenario.check_downtime("write", None, "downtime_ms", since=t0 - 1)
     if acked.lost:
         scenario.note("finding", lost=len(acked.lost), innodb_flush_log_at_trx_commit=flush,

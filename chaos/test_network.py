@@ -33,7 +33,7 @@ def test_isolate_one_node(scenario: Scenario) -> None:
     lab, spec = scenario.lab, scenario.spec
     target = resolve_target("writer", lab.status())
     others = [n for n in spec.node_names if n != target]
-    with scenario.clients():
+    with scenario.clients(txn=True):
         scenario.wait_for_ok("write", 20)
         status_of = scenario.sample(lambda: summary(lab, target)["status"], 0.2, "target-status")
         cut = scenario.inject(Isolate(lab, target))
@@ -59,6 +59,7 @@ def test_isolate_one_node(scenario: Scenario) -> None:
     scenario.figure(target=target, evict_s=round(leave, 2),
                     proxies_out_s=round(takeout, 2), refused_with=refused, rejoin_s=round(rejoin, 2))
     scenario.check_writes()
+    scenario.check_consistency()
     scenario.check_downtime("write", spec.write_downtime_deadline_s(), "downtime_ms", since=t0 - 1)
     assert refused is not None, f"{target} served queries outside the Primary component"
 

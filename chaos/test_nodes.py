@@ -48,7 +48,7 @@ def test_kill_writer(scenario: Scenario) -> None:
     lab, spec = scenario.lab, scenario.spec
     target = resolve_target("writer", lab.status())
     expected_next = next(n for n in spec.node_names if n != target)  # first UP in node order
-    with scenario.clients():
+    with scenario.clients(txn=True):
         scenario.wait_for_ok("write", 20)
         kill = scenario.inject(Kill(lab, target))
         t0 = kill.event.start
@@ -69,6 +69,7 @@ def test_kill_writer(scenario: Scenario) -> None:
     scenario.check_downtime("connect", spec.write_downtime_deadline_s(), "connect_downtime_ms", since=t0 - 1)
     scenario.check_downtime("http", None, "http_downtime_ms", since=t0 - 1)
     scenario.check_writes()
+    scenario.check_consistency()
     assert first_new.node == expected_next, f"writes went to {first_new.node}, expected {expected_next}"
     assert first_new.end - t0 <= spec.write_downtime_deadline_s(), down
 
@@ -78,7 +79,7 @@ def test_pause_node(scenario: Scenario) -> None:
     lab, spec = scenario.lab, scenario.spec
     target = resolve_target("node", lab.status())
     others = [n for n in spec.node_names if n != target]
-    with scenario.clients():
+    with scenario.clients(txn=True):
         scenario.wait_for_ok("write", 20)
         sizes = scenario.sample(lambda: min(summary(lab, n)["size"] for n in others), 0.2, "sizes")
         pause = scenario.inject(Pause(lab, target))
@@ -95,6 +96,7 @@ def test_pause_node(scenario: Scenario) -> None:
     scenario.figure(target=target, evict_s=round(evict, 2), rejoin_s=round(rejoin, 2),
                     rejoin_states=state_path(states.snapshot()))
     scenario.check_writes()
+    scenario.check_consistency()
     scenario.check_downtime("write", spec.write_downtime_deadline_s(), "downtime_ms")
 
 

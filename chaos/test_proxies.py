@@ -24,7 +24,7 @@ def test_vip_holder_down(scenario: Scenario, how: str) -> None:
     status = lab.status()
     holder, standby = resolve_target("vip-holder", status), resolve_target("standby-proxy", status)
     deadline = spec.vip_failover_deadline_s()
-    with scenario.clients():
+    with scenario.clients(txn=True):
         scenario.wait_for_ok("connect", 20)
         scenario.wait_for_ok("http", 10)
         vip = scenario.sample(lambda: vip_holders(lab), 0.05, "vip")
@@ -44,6 +44,7 @@ def test_vip_holder_down(scenario: Scenario, how: str) -> None:
     scenario.check_downtime("http", None, "http_downtime_ms", since=t0 - 1)
     scenario.check_downtime("write", None, "write_downtime_ms", since=t0 - 1)
     scenario.check_writes()
+    scenario.check_consistency()
     assert move <= deadline, f"VIP moved after {move:.2f} s (deadline {deadline} s)"
     assert vip_holders(lab) == (standby,), "no preemption: the VIP stays on the standby after the heal"
     assert sql.recovered_at is None or sql.recovered_at - t0 <= deadline

@@ -4,7 +4,8 @@ Copy this folder (test_failover.py, lab.yaml, pytest.ini) into your repository a
 `pytest` there: the galera-ha-lab plugin (`pip install galera-ha-lab`) brings a lab up from
 lab.yaml on its own project and subnets, these tests break it, and the lab is removed at the
 end. Fixtures come from the plugin: `galera_lab` (the running lab), `lab_faults` (faults that
-always heal), `lab_clients` (workloads recording a history); checkers are plain functions.
+always heal), `lab_clients` (workloads recording a history), `lab_transactions` (transactional
+workloads and the isolation checker); checkers are plain functions.
 """
 
 from __future__ import annotations
@@ -49,3 +50,20 @@ def test_no_acknowledged_write_is_lost_when_the_writer_dies(galera_lab, lab_faul
     assert writes.acknowledged > 0
     assert writes.ok, f"acknowledged writes lost: {len(writes.lost)}"
     assert checkers.check_convergence(rows).ok
+
+
+def test_our_read_modify_write_loses_no_update_when_the_writer_dies(galera_lab, lab_faults,
+                                                                    lab_transactions) -> None:
+    """Our counters are read, incremented in the application and written back, in one
+    transaction whose read locks the row (SELECT … FOR UPDATE), as our code does. With plain
+    reads at MariaDB's default REPEATABLE READ two clients read the same value and one increment
+    is lost (P4, Jepsen 2026); the lock must prevent that, through a writer failover too."""
+    with lab_transactions.run("counter", isolation="repeatable-read", locking_reads=True) as run:
+        time.sleep(3)
+        with lab_faults.kill("writer"):
+            time.sleep(8)                      # transactions move to the next writer
+        galera_lab.up(timeout=300)             # every node back before the final reads
+    verdict = run.check()                      # acknowledged increments against the final values
+    print(verdict.text())
+    assert verdict.increments > 0, "no increment was acknowledged"
+    assert verdict.ok, verdict.text()

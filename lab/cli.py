@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from lab import chamilo, chaos_cli, engine, frontend, images, preflight, rotate, stale_cli
+from lab import chamilo, chaos_cli, consistency_cli, engine, frontend, images, preflight, rotate, stale_cli
 from lab.errors import LabError
 from lab.grammar import printable
 from lab.paths import CHAMILO, stack_dir
@@ -286,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "report":
             p.add_argument("results", nargs="?", type=Path, help="results.json or its run folder")
     stale_cli.add_parser(sub, _spec_args)
+    consistency_cli.add_parser(sub, _spec_args)
     chaos_cli.add_parser(sub, _spec_args)
     workshop = workshop_cli.add_parser(sub, _spec_args)
     room_cli.add_arguments(workshop)

@@ -77,5 +77,5 @@ def test_a_users_folder_runs_the_example_with_the_installed_plugin(tmp_path: Pat
     assert not any(leftover_resources(spec).values()), f"the plugin left {leftover_resources(spec)}"
     assert proc.returncode == 0, out[-4000:]
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None and int(suite.get("tests", 0)) == 2 and int(suite.get("skipped", 0)) == 0, out[-2000:]
+    assert suite is not None and int(suite.get("tests", 0)) == 3 and int(suite.get("skipped", 0)) == 0, out[-2000:]
     assert "longest outage" in out and f"bringing {PROJECT} up" in out
