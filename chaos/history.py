@@ -19,11 +19,13 @@ OUTCOMES: frozenset[str] = frozenset({"ok", "fail", "unknown"})
 (e.g. the connection dropped after COMMIT was sent)."""
 
 KINDS: frozenset[str] = frozenset({"write", "read", "connect", "http", "route", "chamilo_session", "chamilo_login",
-                                   "chamilo_write", "chamilo_read_own_write"})
+                                   "chamilo_write", "chamilo_read_own_write", "txn"})
 """write/read: data operations; connect: fresh SQL connection to the VIP (availability probe);
 http: request to the application; route: statement whose serving backend is recorded;
 chamilo_*: what a Chamilo user does (chaos/chamilo_probe.py): a logged-in page, a login, a
-calendar event saved and read back."""
+calendar event saved and read back; txn: one transaction whose `value` is its list of
+micro-operations (`["append", k, v]`, `["r", k, observed]`, …; key None), judged by
+chaos/consistency/."""
 
 
 @dataclass(frozen=True)
