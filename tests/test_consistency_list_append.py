@@ -166,7 +166,7 @@ def test_g1b_intermediate_read() -> None:
     verdict = check(history, model="read-committed")
     anomaly = one(verdict, "G1b")
     assert [t.index for t in anomaly.txns] == [1, 0] and "half done" in anomaly.summary
-    assert not verdict.ok
+    assert not verdict.ok and verdict.strongest_model is None
 
 
 @pytest.mark.parametrize("mops, expected", [
@@ -179,13 +179,15 @@ def test_internal_inconsistency(mops: list[list[object]], expected: list[int]) -
     verdict = check(history, model="read-committed")
     anomaly = one(verdict, "internal")
     assert [t.index for t in anomaly.txns] == [1] and anomaly.details["expected"] == expected
-    assert not verdict.ok
+    assert not verdict.ok and verdict.strongest_model is None
 
 
 def test_duplicate_elements() -> None:
     history = [txn("a", [ap(1, 1)], 1, 2), txn("b", [r(1, [1, 1])], 3, 4)]
-    anomaly = one(check(history, model="read-committed"), "duplicate-elements")
+    verdict = check(history, model="read-committed")
+    anomaly = one(verdict, "duplicate-elements")
     assert anomaly.details["duplicates"] == [1] and anomaly.txns[0].index == 1
+    assert not verdict.ok and verdict.strongest_model is None
 
 
 def test_incompatible_order() -> None:
@@ -194,13 +196,15 @@ def test_incompatible_order() -> None:
     verdict = check(history, model="read-committed")
     anomaly = one(verdict, "incompatible-order")
     assert {t.index for t in anomaly.txns} == {2, 3} and anomaly.details["diverge_at"] == 0
-    assert not verdict.ok
+    assert not verdict.ok and verdict.strongest_model is None
 
 
 def test_garbage_read() -> None:
     history = [txn("a", [ap(1, 1)], 1, 2), txn("b", [r(1, [1, 99])], 3, 4)]
-    anomaly = one(check(history), "garbage-read")
+    verdict = check(history, model="read-committed")
+    anomaly = one(verdict, "garbage-read")
     assert anomaly.details["unwritten"] == [99] and anomaly.txns[0].index == 1
+    assert not verdict.ok and verdict.strongest_model is None
 
 
 def test_lost_append_missing_from_the_middle() -> None:
@@ -247,7 +251,7 @@ def test_unknown_observed_counts_as_committed_and_unobserved_is_ignored() -> Non
     history = [txn("a", [ap(1, 1)], 1, 2, outcome="unknown"), txn("b", [ap(1, 2)], 1, 2, outcome="unknown"),
                txn("c", [ap(2, 1)], 1, 2, outcome="fail"), txn("d", [r(1, [1]), r(2, [])], 3, 4)]
     verdict = check(history, model="strict-serializable", process_order=True)
-    assert verdict.ok, verdict.text()
+    assert verdict.ok and verdict.strongest_model == "strict-serializable", verdict.text()
     assert (verdict.committed, verdict.unknown, verdict.unknown_committed, verdict.failed) == (2, 2, 1, 1)
     assert verdict.edges == {"wr": 1}  # unknown T0 ends at an unknown time: no realtime edge from it
 
@@ -259,7 +263,7 @@ def test_observed_unknown_takes_part_in_cycles() -> None:
     history = [txn("a", [r(1, None), ap(1, 1)], 1, 2, outcome="unknown"), txn("b", [r(1, []), ap(1, 2)], 1, 2),
                txn("c", [r(1, [1, 2])], 3, 4)]
     verdict = check(history, model="snapshot-isolation")
-    assert verdict.counts == {"G-single": 1} and not verdict.ok
+    assert verdict.counts == {"G-single": 1} and not verdict.ok and verdict.strongest_model == "read-committed"
     assert cycle_of(verdict.anomalies["G-single"][0]) == ({0, 1}, ["ww", "rw"])
     assert verdict.unknown_committed == 1
 
