@@ -22,9 +22,10 @@ KINDS: frozenset[str] = frozenset({"write", "read", "connect", "http", "route", 
                                    "chamilo_write", "chamilo_read_own_write"})
 """write/read: data operations; connect: fresh SQL connection to the VIP (availability probe);
 http: request to the application; route: statement whose serving backend is recorded;
-txn: one transaction of a transactional workload (chaos/transactional/), its micro-ops as value;
-chamilo_*: what a Chamilo user does (chaos/chamilo_probe.py): a logged-in page, a login, a
-calendar event saved and read back."""
+txn: one transaction of a transactional workload (chaos/transactional/), its `value` the list of
+micro-operations (`["append", k, v]`, `["r", k, observed]`, …; key None), judged by
+chaos/consistency/; chamilo_*: what a Chamilo user does (chaos/chamilo_probe.py): a logged-in
+page, a login, a calendar event saved and read back."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """`make bench`: speed, memory, routing, stale-read and failover figures, printed (tests assert
-behaviour, not time), for every proxy tier that can run here, side by side from the same run.
+behaviour, not time), for every proxy tier that can run here, side by side from the same run;
+and the isolation checker's speed on a generated history (`--only consistency`, no lab).
 
 Runs against its own lab (project `bench-lab`, its own subnets) on the user's topology
 (`make bench SPEC=…`), so it never disturbs a user's lab, and writes every figure with the
@@ -469,6 +470,41 @@ def add_isolation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-port", type=int, default=None, dest="http_port", help="its application's host port")
 
 
+CONSISTENCY_TXNS = 100_000
+CONSISTENCY_TARGET_S = 10.0
+"""The isolation checker on a long run's history (100,000 list-append transactions, as a chaos
+run of a few minutes records) must answer in seconds, or nobody runs it after every run."""
+
+
+def consistency_figures(n: int = CONSISTENCY_TXNS, seed: int = 1) -> dict[str, Any]:
+    """Seconds of the list-append checker (chaos/consistency/) on a generated valid history of
+    `n` transactions, under serializable and under strict-serializable (realtime edges too).
+
+    Pure Python, no lab: the history comes from chaos/consistency/synthetic.py. The verdicts
+    are kept beside the times: the history is valid by construction, so a verdict that is not ok
+    is a checker bug, and its time would mean nothing."""
+    from chaos.consistency import check
+    from chaos.consistency.synthetic import list_append_history
+
+    began = time.monotonic()
+    ops = list_append_history(n, seed=seed)
+    out: dict[str, Any] = {"txns": n, "generate_s": time.monotonic() - began, "target_s": CONSISTENCY_TARGET_S}
+    for model in ("serializable", "strict-serializable"):
+        began = time.monotonic()
+        verdict = check(ops, model=model)
+        out[model] = {"s": time.monotonic() - began, "ok": verdict.ok, "edges": verdict.edges,
+                      "anomalies": verdict.counts}
+    return out
+
+
+def print_consistency(c: dict[str, Any]) -> None:
+    for model in ("serializable", "strict-serializable"):
+        m = c[model]
+        print(f"consistency checker, {c['txns']} list-append txns, {model:19s} {m['s']:6.2f} s   "
+              f"({_verdict(m['s'], c['target_s'])}; verdict {'ok' if m['ok'] else 'NOT OK: ' + str(m['anomalies'])}, "
+              f"{sum(m['edges'].values())} edges)")
+
+
 def bench_chaos(results: dict[str, Any], save: Callable[[], None]) -> None:
     """The chaos section (lab/bench_chaos.py): smoke and catalog on the fast profile, timed."""
     from lab import bench_chaos
@@ -485,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
     parser.add_argument("--no-cold", action="store_true",
                         help=f"skip the cold start (it builds every image afresh in {COLD_NAMESPACE}/*, then deletes them)")
-    parser.add_argument("--only", choices=["lab", "chamilo", "routing", "stale", "failover", "room", "chaos"],
+    parser.add_argument("--only", choices=["lab", "chamilo", "routing", "stale", "failover", "room", "chaos",
+                                           "consistency"],
                         action="append", help="run only these sections (default: all)")
     parser.add_argument("--room-students", type=int, default=4, help="labs of the room section (default 4)")
     parser.add_argument("--room-parallel", type=int, default=2, help="labs the room starts at once (default 2)")
@@ -500,9 +537,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--room-apps: {', '.join(map(repr, unknown))} refused: the applications are probe, chamilo")
     isolate("bench", args.project, args.subnet, args.router_id, args.http_port)
-    sections = set(args.only or ["lab", "chamilo", "routing", "stale", "failover", "room", "chaos"])
+    sections = set(args.only or ["lab", "chamilo", "routing", "stale", "failover", "room", "chaos", "consistency"])
+    tier_sections = sections - {"chamilo", "room", "chaos", "consistency"}
     base = bench_spec()
-    tiers = args.tiers or available_tiers(base)
+    # asking the engine which tiers can run only when a section needs a lab on one
+    tiers = (args.tiers or available_tiers(base)) if tier_sections else []
     results: dict[str, Any] = {"started": time.time(), "spec": base.model_dump(mode="json"), "tiers": {}}
     out = stack_dir(base.project) / "results" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -510,6 +549,11 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:  # after every section, so a later failure keeps what was measured
         out.write_text(json.dumps(results, indent=2) + "\n")
 
+    if "consistency" in sections:
+        progress(f"consistency: the list-append checker on {CONSISTENCY_TXNS} generated transactions (no lab)")
+        results["consistency"] = consistency_figures()
+        save()
+        print_consistency(results["consistency"])
     if "chamilo" in sections:
         progress("chamilo: image build without cache (the Debian base image kept)")
         results["chamilo_build"] = chamilo_build_figures(bench_spec([("app.kind", "chamilo")]))
@@ -529,8 +573,7 @@ def main(argv: list[str] | None = None) -> int:
                     results["room"][app] = {"app": app, "failed": str(exc)}
             save()
             print_room(results["room"][app])
-    tier_sections = sections - {"chamilo", "room", "chaos"}
-    for index, kind in enumerate(tiers if tier_sections else []):
+    for index, kind in enumerate(tiers):
         bench_tier(kind, args, tier_sections, cold=index == 0 and not args.no_cold, results=results, save=save)
     if len(tiers) > 1 and tier_sections:
         print_side_by_side(results["tiers"])

@@ -65,3 +65,14 @@ def test_chaos_verdict_says_missed_on_a_failed_run_or_over_the_target() -> None:
     figures["smoke"] = {**run, "exit_code": 1, "failed": 1, "failures": ["test_kill_writer"]}
     text = "\n".join(verdict_lines(figures))
     assert "80.0 s  (target <= 90 s after the lab is up) MISSED" in text and "failed: test_kill_writer" in text
+
+
+def test_consistency_section_times_both_models_on_a_valid_history() -> None:
+    from lab.bench import consistency_figures
+
+    figures = consistency_figures(n=1_000)
+    assert figures["txns"] == 1_000
+    for model in ("serializable", "strict-serializable"):
+        assert figures[model]["ok"] and figures[model]["anomalies"] == {}
+        assert figures[model]["s"] >= 0
+    assert "realtime" in figures["strict-serializable"]["edges"]
