@@ -63,6 +63,15 @@ def test_wheel_carries_every_template_and_build_context_file(wheel: zipfile.ZipF
     assert (info.external_attr >> 16) & 0o111
 
 
+def test_wheel_carries_every_python_module_of_the_checkout(wheel: zipfile.ZipFile) -> None:
+    """A package missing from pyproject's list is missing from the wheel, and an installed
+    plugin fails at its first import of it (chaos.transactional once nearly was)."""
+    names = set(wheel.namelist())
+    modules = {str(p.relative_to(REPO)) for top in ("lab", "chaos") for p in (REPO / top).rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert modules <= names, sorted(modules - names)
+
+
 def test_wheel_registers_the_pytest_plugin_and_the_cli(wheel: zipfile.ZipFile) -> None:
     (ep,) = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]
     text = wheel.read(ep).decode()
