@@ -8,10 +8,16 @@ PROFILE ?=
 ROOM   ?= 4
 BENCH_ARGS ?=
 SPEC_ARG = $(if $(SPEC),--spec $(SPEC),)$(if $(PROFILE), --profile $(PROFILE),)
+# how the chaos suite's transactional clients transact and what they are held to (chaos/plugin.py --txn-*)
+TXN_ISOLATION ?=
+TXN_MODEL ?=
+TXN_ROUTE ?=
+TXN_LOCKING_READS ?=
 # the test suites and the bench run on the user's topology too (lab/isolation.py)
-SUITE_ENV = GALERA_LAB_SPEC=$(SPEC) GALERA_LAB_PROFILE=$(PROFILE)
+SUITE_ENV = GALERA_LAB_SPEC=$(SPEC) GALERA_LAB_PROFILE=$(PROFILE) GALERA_LAB_TXN_ISOLATION=$(TXN_ISOLATION) \
+	GALERA_LAB_TXN_MODEL=$(TXN_MODEL) GALERA_LAB_TXN_ROUTE=$(TXN_ROUTE) GALERA_LAB_TXN_LOCKING_READS=$(TXN_LOCKING_READS)
 
-.PHONY: help venv host-deps lab-up lab-down lab-status images generate test unit e2e chaos stale-reads report bench clean
+.PHONY: help venv host-deps lab-up lab-down lab-status images generate test unit e2e chaos stale-reads consistency report bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -55,11 +61,14 @@ unit: venv ## fast tests, no Docker
 test: venv host-deps ## unit tests + the end-to-end lab test (SPEC=lab.yaml: on your topology)
 	$(SUITE_ENV) $(BIN)/pytest -q -m "not chaos"
 
-chaos: venv host-deps ## the chaos catalog against a lab of its own (SPEC=lab.yaml PROFILE=fast)
+chaos: venv host-deps ## the chaos catalog against a lab of its own (SPEC=lab.yaml PROFILE=fast TXN_ISOLATION=repeatable-read)
 	$(SUITE_ENV) $(BIN)/pytest -q -m chaos chaos/
 
 stale-reads: venv ## stale reads by wsrep_sync_wait against the running lab
 	$(LAB) stale-reads $(SPEC_ARG)
+
+consistency: venv ## Jepsen's Galera findings (lost updates, stale reads, lost commits on crashes) on the running lab
+	$(LAB) consistency $(SPEC_ARG)
 
 report: venv ## Markdown + PNG report of the latest results
 	$(LAB) report $(SPEC_ARG)

@@ -64,6 +64,10 @@ the workshop exercises' both-ways checks (chaos/test_workshop.py: a teaching fea
 run by `make chaos`, not a failover figure a pipeline compares). `galera-lab chaos` runs it and
 `make bench` times it."""
 
+TXN_MODELS = ("read-committed", "repeatable-read", "snapshot-isolation", "serializable", "strict-serializable")
+"""`--txn-model`'s choices: chaos.consistency.MODELS, written out so that loading the plugin
+imports nothing (a unit test keeps the two equal)."""
+
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
@@ -92,16 +96,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lab-scenarios", default=None, metavar="A,B",
                     help="run only these scenarios (test names without test_; a parametrized one whole or "
                     "as name[param]); 'smoke' = " + ",".join(SMOKE))
-    group.addoption("--txn-isolation", default=os.environ.get("GALERA_LAB_TXN_ISOLATION", "serializable"),
+    group.addoption("--txn-isolation", default=os.environ.get("GALERA_LAB_TXN_ISOLATION") or "serializable",
                     choices=["read-uncommitted", "read-committed", "repeatable-read", "serializable"],
                     help="isolation level of the transactional workloads' sessions (default serializable; "
                     "env GALERA_LAB_TXN_ISOLATION)")
     group.addoption("--txn-locking-reads", action="store_true",
                     default=os.environ.get("GALERA_LAB_TXN_LOCKING_READS") == "1",
-                    help="the transactional workloads read with SELECT … FOR UPDATE")
-    group.addoption("--txn-route", default=os.environ.get("GALERA_LAB_TXN_ROUTE", "vip"), choices=["vip", "nodes"],
-                    help="transactions through the VIP (one writer) or straight to every node (multi-writer)")
-    group.addoption("--txn-model", default=os.environ.get("GALERA_LAB_TXN_MODEL", "serializable"),
+                    help="the transactional workloads read with SELECT … FOR UPDATE (env GALERA_LAB_TXN_LOCKING_READS=1)")
+    group.addoption("--txn-route", default=os.environ.get("GALERA_LAB_TXN_ROUTE") or "vip", choices=["vip", "nodes"],
+                    help="transactions through the VIP (one writer) or straight to every node (multi-writer; "
+                    "env GALERA_LAB_TXN_ROUTE)")
+    group.addoption("--txn-model", default=os.environ.get("GALERA_LAB_TXN_MODEL") or "serializable",
+                    choices=list(TXN_MODELS),
                     help="consistency model the isolation checker holds the histories to (default serializable; "
                     "env GALERA_LAB_TXN_MODEL)")
     parser.addini("galera_lab_spec", "lab.yaml for the test lab, relative to this ini file (--lab-spec wins)")

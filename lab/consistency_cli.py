@@ -37,6 +37,8 @@ def add_parser(subparsers: Any, spec_args: Callable[[argparse.ArgumentParser], N
     p.add_argument("--routes", type=_csv(str), default=d.routes, metavar="vip,nodes",
                    help="clients through the VIP (one writer) and/or straight to every node (multi-writer)")
     p.add_argument("--seconds", type=float, default=d.seconds, help="seconds of traffic per run")
+    p.add_argument("--stale-seconds", type=float, default=d.stale_seconds,
+                   help="seconds of each stale-read row (Jepsen saw them every few minutes)")
     p.add_argument("--runs", type=int, default=d.runs, help="runs per healthy-cluster row")
     p.add_argument("--clients", type=int, default=d.clients, help="concurrent clients of the healthy rows")
     p.add_argument("--flush-values", type=_csv(int), default=d.flush_values, metavar="0,1,2",
@@ -66,7 +68,8 @@ def cmd_consistency(args: argparse.Namespace) -> int:
     spec = spec_from(args)
     lab = Lab.existing(spec.project)
     try:
-        config = findings.StudyConfig(parts=args.parts, routes=args.routes, seconds=args.seconds, runs=args.runs,
+        config = findings.StudyConfig(parts=args.parts, routes=args.routes, seconds=args.seconds,
+                                      stale_seconds=args.stale_seconds, runs=args.runs,
                                       clients=args.clients, flush_values=args.flush_values,
                                       crash_runs=args.crash_runs, partition_runs=args.partition_runs)
     except ValueError as exc:

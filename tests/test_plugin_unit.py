@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,30 @@ def test_the_catalog_is_every_chaos_scenario_but_the_workshop_exercises() -> Non
     catalog, everything = collected(CATALOG), collected("chaos")
     assert everything - catalog == {"chaos/test_workshop.py"}, everything - catalog
     assert {"chaos/test_nodes.py", "chaos/test_proxies.py", "chaos/test_stale_reads.py"} <= catalog
+
+
+def test_txn_options_reach_the_policy_from_the_command_line_and_the_environment(tmp_path: Path) -> None:
+    """`--txn-*` (and the GALERA_LAB_TXN_* variables `make chaos TXN_ISOLATION=…` sets) become the
+    one policy every transactional client of the run follows; an unknown level is refused."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("from chaos.plugin import txn_policy\n"
+                     "def test_policy(request):\n"
+                     "    print('POLICY', txn_policy(request.config).describe())\n")
+    env = {**os.environ, "GALERA_LAB_TXN_ROUTE": "nodes", "GALERA_LAB_TXN_ISOLATION": ""}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(probe),
+                          "--txn-isolation", "read-uncommitted", "--txn-locking-reads", "--txn-model",
+                          "snapshot-isolation"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert ("POLICY {'route': 'nodes', 'clients': 2, 'isolation': 'read-uncommitted', 'locking_reads': True, "
+            "'sync_wait': None, 'model': 'snapshot-isolation'}") in run.stdout
+    bad = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(probe),
+                          "--txn-isolation", "snapshot"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 4 and "invalid choice: 'snapshot'" in bad.stderr
+
+
+def test_txn_model_choices_are_the_checkers_models() -> None:
+    from chaos.consistency import MODELS
+    from chaos.plugin import TXN_MODELS
+
+    assert TXN_MODELS == MODELS
