@@ -37,6 +37,9 @@ def clock(seconds: float) -> str:
     return f"{seconds:.3f}"
 
 
+SHOWN_OPS = 6
+
+
 def short(values: Any, keep: int = 4) -> str:
     """A read's list, its tail only when long: `[…, 17, 18] (40 elements)`."""
     if not isinstance(values, list | tuple):
@@ -71,8 +74,13 @@ class TxnRef(_Verdict):
         return cls(txn.index, op.process, op.node, op.outcome, tuple(list(m) for m in txn.mops), op.start, op.end)
 
     def text(self) -> str:
+        """One line; a long transaction (a final read of every key) shows its first micro-ops
+        only: the edges' reasons quote the reads that matter."""
         where = f"process {self.process}" + (f" on {self.node}" if self.node else "")
-        mops = "; ".join(f"{f} {key} {short(value) if f != 'append' else value}" for f, key, value in self.ops)
+        shown = self.ops[:SHOWN_OPS]
+        mops = "; ".join(f"{f} {key} {short(value) if f != 'append' else value}" for f, key, value in shown)
+        if len(self.ops) > len(shown):
+            mops += f"; … {len(self.ops) - len(shown)} more micro-ops"
         return f"T{self.index} ({where}, {self.outcome}, {clock(self.start)}-{clock(self.end)}): {mops}"
 
 
