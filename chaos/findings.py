@@ -311,7 +311,7 @@ TABLE_HEADERS: tuple[str, ...] = ("finding", "setting", "clients via", "runs × 
 
 
 def table_rows(study: Study) -> list[list[str]]:
-    return [[r.part, r.setting, ROUTES.get(r.route, r.route), f"{r.runs} × {r.seconds:g}",
+    return [[r.part, r.setting, ROUTES.get(r.route, r.route), f"{r.runs} × {r.seconds:.0f}",
              r.figure, r.verdict] for r in study.rows]
 
 
