@@ -441,10 +441,11 @@ class Scenario:
         self.txn_run.final_reads()
         verdict = self.txn_run.check()
         self.verdicts["consistency"] = verdict
-        self.figures["consistency"] = runner.figures(verdict, policy.describe())
+        self.figures["consistency"] = runner.figures(verdict, policy.describe(), self.history.ops())
         assert verdict.committed > 0, "no list-append transaction committed"
         lost = verdict.lost_appends or verdict.counts.get("incompatible-order", 0)
         if allow_loss and lost:
+            self.figures["consistency"]["finding"] = True
             found = ", ".join(f"{name} {n}" for name, n in verdict.counts.items())
             self.note("consistency_finding", lost_appends=verdict.lost_appends, anomalies=dict(verdict.counts),
                       text=f"list-append after the crash: {found}")

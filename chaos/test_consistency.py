@@ -31,7 +31,7 @@ def test_transactions_on_a_healthy_lab(scenario: Scenario, workload: str) -> Non
         time.sleep(SECONDS)
     verdict = run.check()
     scenario.verdicts["consistency"] = verdict
-    scenario.figure(workload=workload, consistency=runner.figures(verdict, policy.describe()))
+    scenario.figure(workload=workload, consistency=runner.figures(verdict, policy.describe(), scenario.history.ops()))
     done = sum(1 for op in scenario.history.ops("txn") if op.outcome == "ok" and not op.process.startswith("final-"))
     assert done >= 10 * SECONDS, f"only {done} {workload} transactions committed in {SECONDS:.0f} s"
     assert verdict.ok, verdict.text()

@@ -86,8 +86,9 @@ def test_a_lost_increment_gives_figures_that_name_it() -> None:
     h = [txn("c0", [["r", 0, 0], ["w", 0, 1]], 0.0, 0.2), txn("c1", [["r", 0, 0], ["w", 0, 1]], 0.1, 0.3),
          txn("final-node1", [["r", 0, 1]], 1.0, 1.1)]
     verdict = consistency.check_counter(h)
-    figs = runner.figures(verdict, {"isolation": "repeatable-read", "route": "vip", "locking_reads": False})
+    figs = runner.figures(verdict, {"isolation": "repeatable-read", "route": "vip", "locking_reads": False}, h)
     assert figs["ok"] is False and figs["lost_increments"] == 1
+    assert (figs["committed"], figs["failed"], figs["unknown"]) == (2, 0, 0)  # the final read is not counted
     assert figs["anomalies"] and any("c0" in text or "c1" in text for text in figs["examples"].values())
 
 
@@ -99,7 +100,7 @@ def results_with_consistency(ok: bool) -> ResultsFile:
     assert verdict.ok is ok
     res = ResultsFile("20261202-000000", 0.0, {}, {})
     res.add_scenario("kill_writer", "fail", {"consistency": verdict},
-                     {"consistency": runner.figures(verdict, ConsistencyPolicy(TxnSettings()).describe())})
+                     {"consistency": runner.figures(verdict, ConsistencyPolicy(TxnSettings()).describe(), h.ops())})
     return res
 
 
@@ -137,3 +138,11 @@ def test_findings_verdicts_table_and_problems() -> None:
     assert "`galera-lab consistency --seconds 5`" in md and "MDEV-38977" in md and "MDEV-38999" in md
     assert md.count("| p4 |") == 3
     assert findings.problems(s) == ["p4 with REPEATABLE READ + FOR UPDATE via vip: 3 seen"]
+
+
+def test_a_loss_the_scenario_allows_reads_as_a_finding_not_a_failure(tmp_path: Path) -> None:
+    res = results_with_consistency(ok=False)
+    res.scenarios[0]["figures"]["consistency"]["finding"] = True
+    text = render_markdown(res, tmp_path).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| kill_writer | list-append"))
+    assert row.endswith("| finding (loss allowed) |")

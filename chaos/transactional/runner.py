@@ -9,12 +9,13 @@ scenarios, the pytest plugin's `lab_transactions` fixture and `galera-lab consis
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.history import History
+from chaos.history import History, Op
 from chaos.transactional import bank, counter, list_append
 from chaos.transactional.client import Clients, TxnSettings
 from chaos.workloads import Endpoint
@@ -92,12 +93,16 @@ def running(lab: Any, workload: str, settings: TxnSettings, history: History | N
         run.final_reads()
 
 
-def figures(verdict: Any, settings: dict[str, Any]) -> dict[str, Any]:
-    """What the results file and the report keep of a verdict: the settings, anomalies by class,
-    the workload's own figures, and the first explanation of each class."""
+def figures(verdict: Any, settings: dict[str, Any], ops: Iterable[Op]) -> dict[str, Any]:
+    """What the results file and the report keep of a verdict: the settings, the clients'
+    transactions by outcome (from the history, the final reads left out, so every workload
+    counts alike), anomalies by class, the workload's own figures, and the first explanation of
+    each class."""
+    fates = Counter(op.outcome for op in ops if op.kind == "txn" and not op.process.startswith("final-"))
     own = {name: getattr(verdict, name) for name in (
-        "txns", "committed", "failed", "unknown", "lost_appends", "stale_reads", "strongest_model", "reads",
-        "transfers", "increments", "lost_increments", "unexplained_increments") if hasattr(verdict, name)}
-    return {**settings, **own, "ok": verdict.ok, "anomalies": dict(verdict.counts),
+        "lost_appends", "stale_reads", "strongest_model", "reads", "transfers", "increments", "lost_increments",
+        "unexplained_increments") if hasattr(verdict, name)}
+    return {**settings, **own, "ok": verdict.ok, "committed": fates["ok"], "failed": fates["fail"],
+            "unknown": fates["unknown"], "anomalies": dict(verdict.counts),
             "violations": list(getattr(verdict, "violations", [c for c in verdict.counts if not verdict.ok])),
             "examples": {name: examples[0].text() for name, examples in verdict.anomalies.items() if examples}}
