@@ -138,6 +138,9 @@ def pytest_configure(config: pytest.Config) -> None:
         spec = str(base / str(config.getini("galera_lab_spec")))
     _apply(spec, config.getoption("--lab-profile") or config.getini("galera_lab_profile") or None)
     _isolate(config.option)
+    from lab.isolation import set_user_overrides
+
+    set_user_overrides(spec_overrides(config))  # every suite's lab, not only the plugin's
     for line in ("e2e: brings a real lab up (needs Docker)",
                  "chaos: breaks a running lab on purpose (needs Docker)",
                  "workshop: a guided exercise's checks on a real lab (in `make chaos`, not in the catalog)"):
@@ -292,7 +295,7 @@ def galera_lab_spec(pytestconfig: pytest.Config) -> LabSpec:
     from lab.isolation import suite_spec
 
     try:
-        return suite_spec(SUITE, spec_overrides(pytestconfig))
+        return suite_spec(SUITE)
     except LabError as exc:
         raise pytest.UsageError(f"galera-lab: {exc}") from None
 

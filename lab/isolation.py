@@ -109,6 +109,15 @@ def isolate(suite: str, project: str | None = None, base: str | None = None, rou
     return new
 
 
+USER_OVERRIDES: list[tuple[str, Any]] = []
+"""`--lab-set` values of a pytest run (chaos/plugin.py), for every suite's lab: set once at
+configure time, like `isolate`, since the suites build their specs in many places."""
+
+
+def set_user_overrides(overrides: list[tuple[str, Any]]) -> None:
+    USER_OVERRIDES[:] = list(overrides)
+
+
 def user_spec_path() -> Path | None:
     """The user's lab.yaml for the suites, if one was given."""
     raw = os.environ.get(SPEC_ENV, "").strip()
@@ -121,10 +130,11 @@ def user_profile() -> str | None:
 
 
 def suite_spec(suite: str, extra: list[tuple[str, Any]] | None = None, profile: str | None = None) -> LabSpec:
-    """The user's spec (or the defaults) with the suite's isolation settings, then `extra`.
+    """The user's spec (or the defaults) with the user's `--lab-set` values, then the suite's
+    isolation settings (so that no override can put a suite's lab onto another's), then `extra`.
 
     `profile` (e.g. "fast" for a bench section) wins over the user's profile."""
-    overrides = SUITES[suite].overrides() + list(extra or [])
+    overrides = USER_OVERRIDES + SUITES[suite].overrides() + list(extra or [])
     return load_spec(user_spec_path(), overrides, profile=profile or user_profile())
 
 

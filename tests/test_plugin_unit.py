@@ -38,6 +38,18 @@ def test_isolate_moves_a_suite_and_refuses_a_bad_subnet(monkeypatch: pytest.Monk
         isolation.isolate("plugin", project="Bad Name")
 
 
+def test_lab_set_reaches_every_suite_and_never_its_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--lab-set` is the user's, for whichever suite's lab the run brings up (the chaos suite's
+    too); the suite's own project and subnets still win, so no override moves it onto another lab."""
+    monkeypatch.setattr(isolation, "USER_OVERRIDES", [])
+    monkeypatch.delenv(isolation.SPEC_ENV, raising=False)
+    monkeypatch.delenv(isolation.PROFILE_ENV, raising=False)
+    isolation.set_user_overrides([("app.kind", "probe"), ("project", "elsewhere")])
+    spec = isolation.suite_spec("chaos")
+    assert spec.app.kind == "probe"
+    assert spec.project == isolation.SUITES["chaos"].project
+
+
 def test_pytest_command_runs_the_installed_package_with_the_resolved_spec(tmp_path: Path) -> None:
     args = argparse.Namespace(scenarios="smoke", project="plugin-lab", subnet="198.18.80.0/23", router_id=None,
                               http_port=18180, keep=False, timeout=None, pytest_args=["-x"])
