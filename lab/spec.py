@@ -65,6 +65,10 @@ class GaleraSpec(_Strict):
     )
     innodb_flush_log_at_trx_commit: Literal[0, 1, 2] = 1
     innodb_buffer_pool_size: Size = "64M"
+    datadir_tmpfs: dict[str, Size] = Field(
+        default_factory=dict, description="node → size: that node's datadir is a size-limited tmpfs instead of its "
+        "named volume, so that it can fill up (the chaos suite's full-disk scenario); it lives in RAM and is "
+        "emptied at every stop of the node, which then rejoins by a full SST")
 
     @field_validator("nodes")
     @classmethod
@@ -76,6 +80,15 @@ class GaleraSpec(_Strict):
         if v > MAX_NODES:
             raise ValueError(f"at most {MAX_NODES} nodes fit the address plan; set galera.nodes to {MAX_NODES} or fewer")
         return v
+
+    @model_validator(mode="after")
+    def _tmpfs_nodes_exist(self) -> GaleraSpec:
+        names = [f"node{i}" for i in range(1, self.nodes + 1)]
+        unknown = [n for n in self.datadir_tmpfs if n not in names]
+        if unknown:
+            raise ValueError(f"datadir_tmpfs names {', '.join(map(repr, unknown))}, not a node of this lab "
+                             f"({', '.join(names)})")
+        return self
 
     @field_validator("provider_options")
     @classmethod

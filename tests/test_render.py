@@ -189,3 +189,17 @@ def test_chamilo_app_mounts_its_configuration(tmp_path: Path) -> None:
     assert "./secrets/chamilo-install.json:/etc/lab-app/chamilo-install.json:ro" in app["volumes"]
     assert not (tmp_path / "secrets" / "app-config.php").exists()
     assert stat.S_IMODE((tmp_path / "secrets" / "chamilo-configuration.php").stat().st_mode) == 0o600
+
+
+def test_datadir_tmpfs_mounts_a_size_limited_tmpfs_for_that_node_only(tmp_path: Path) -> None:
+    """galera.datadir_tmpfs (the full-disk scenario's node): a tmpfs volume of that size instead
+    of the named volume, which stays declared so that the node gets its own data back after."""
+    plan = make_plan(load_spec(None, [("galera.datadir_tmpfs", {"node3": "256M"})]))
+    render(plan, tmp_path)
+    doc = yaml.safe_load((tmp_path / "compose.yaml").read_text())
+    assert "node3-tmpfs:/var/lib/mysql" in doc["services"]["node3"]["volumes"]
+    assert "node2-data:/var/lib/mysql" in doc["services"]["node2"]["volumes"]
+    volume = doc["volumes"]["node3-tmpfs"]
+    assert volume["name"] == "galera-lab-node3-tmpfs" and volume["labels"] == {"galera-lab.project": "galera-lab"}
+    assert volume["driver_opts"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=256M"}
+    assert "node3-data" in doc["volumes"]

@@ -104,3 +104,11 @@ def test_fast_profile_layers_under_the_spec(tmp_path: Path) -> None:
     assert spec.galera.suspect_timeout_s == 2.0
     with pytest.raises(SpecError, match="known profiles: fast"):
         load_spec(profile="nope")
+
+
+def test_datadir_tmpfs_names_a_node_of_the_lab() -> None:
+    assert load_spec(None, [("galera.datadir_tmpfs", {"node2": "300M"})]).galera.datadir_tmpfs == {"node2": "300M"}
+    with pytest.raises(SpecError, match="'node4', not a node of this lab"):
+        load_spec(None, [("galera.datadir_tmpfs", {"node4": "300M"})])
+    with pytest.raises(SpecError, match="datadir_tmpfs"):
+        load_spec(None, [("galera.datadir_tmpfs", {"node2": "lots"})])
