@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lab import chamilo, chaos_cli, consistency_cli, engine, frontend, images, preflight, rotate, stale_cli
@@ -145,7 +146,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         t.add_column(col)
     for n in st.galera:
         t.add_row(n.name, "[green]ready[/green]" if n.ready else f"[red]{n.state}[/red]",
-                  f"{n.state}, {n.cluster_status}, size {n.cluster_size}")
+                  f"{n.state}, {n.cluster_status}, size {n.cluster_size}"
+                  + (f"\n  {escape(n.note)}" if n.note else ""))
     for p in st.proxies:
         backends = _backends_line(p.backends)
         t.add_row(p.name, "[green]ready[/green]" if p.ready else f"[red]{p.container}[/red]",

@@ -281,6 +281,7 @@ class Lab:
             # once: two nodes joining the group together make it forget one for gmcast's 5 s
             # time_wait (measured: the second SST then began 10 s after its node started).
             size = self._cluster_size()
+            self._say_why_stopped(node, say)
             say(f"galera: {node} joining")
             self._service_up([node])
             try:
@@ -299,6 +300,21 @@ class Lab:
         self.wait(lambda: all(s.ready and s.cluster_size == size for s in rejoin.statuses(self.spec.node_names)),
                   f"all {size} nodes Synced in a Primary component of size {size}", deadline, say, interval=0.2)
         say(f"galera: {size} nodes Synced, Primary, cluster size {size}")
+
+    def _say_why_stopped(self, node: str, say: Say) -> None:
+        """Before starting a node that stopped by itself (not one `down` or a user stopped: exit
+        code 0), say why it stopped, from its log: a failed state transfer or a full disk is what
+        the user must hear about, not only that `up` started it again."""
+        status = self.probe.node(node)
+        if status.container not in ("exited", "dead"):
+            return
+        try:
+            code = self.docker.containers.get(self.spec.container(node)).attrs["State"].get("ExitCode")
+        except docker.errors.NotFound:
+            return
+        if code == 0:
+            return
+        say(f"galera: {node} had stopped: {self.probe.node_note(status)}")
 
     def _joiners_story(self, nodes: list[str], lines: int = 8) -> str:
         """Each joiner's Galera state and its last state-transfer log lines: a join that never

@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import pymysql
 
-from lab import db, reach
+from lab import db, nodelog, reach
 from lab.frontend import FORWARD_BIND
 from lab.plan import Plan
 
@@ -32,6 +32,7 @@ class NodeStatus:
     cluster_status: str
     ready: bool  # Synced in a Primary component
     last_committed: int = -1
+    note: str = ""  # why it is not ready, from its exit code and log (`node_note`; status --details)
 
 
 @dataclass
@@ -167,6 +168,22 @@ class Probe:
         return NodeStatus(name, container, state, size, cstatus, state == "Synced" and cstatus == "Primary",
                           int(v.get("wsrep_last_committed", "-1") or -1))
 
+    def node_note(self, status: NodeStatus) -> str:
+        """Why a node is not ready, in one line: an exited container's exit code and the cause its
+        log gives (lab/nodelog.py); for a running node only a cause of that list (a joining node's
+        log has errors that mean nothing)."""
+        if status.ready or status.container == "missing":
+            return ""
+        try:
+            c = self.docker.containers.get(self.spec.container(status.name))
+            cause = nodelog.why_down(c.logs(tail=600).decode(errors="replace"))
+        except (docker.errors.NotFound, docker.errors.APIError):
+            return ""
+        if status.container == "running":
+            return cause.text() if cause is not None and cause.kind != "error" else ""
+        code = int(c.attrs["State"].get("ExitCode") or 0)
+        return f"{status.container} ({nodelog.exit_text(code)})" + (f"; {cause.text()}" if cause is not None else "")
+
     # ---- proxies ----
 
     def vip_holder_of(self, proxy: str) -> bool:
@@ -245,8 +262,12 @@ class Probe:
             return AppStatus(self.plan.app_kind, url, None, str(getattr(exc, "reason", exc)))
 
     def all(self, details: bool = False) -> LabStatus:
-        """Everything; `details` adds the tier's own facts per proxy (one more query each)."""
+        """Everything; `details` adds the tier's own facts per proxy (one more query each) and
+        why each node that is not ready is not (its log)."""
         nodes = [self.node(n) for n in self.spec.node_names]
+        if details:
+            for n in nodes:
+                n.note = self.node_note(n)
         proxies = [self.proxy(p) for p in self.spec.proxy_names]
         if details:
             for p in proxies:
