@@ -37,8 +37,8 @@ CAUSES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("sst-failed", re.compile(r"State transfer to .* failed|SST failed|Will never receive state|"
                               r"SST script aborted|Failed to prepare for '\w+' SST"),
      "its state transfer failed"),
-    ("disk-full", re.compile(r"No space left on device|Disk (?:is )?full|errno: ?28\b|Error number 28|"
-                             r"The table '.*' is full|HA_ERR_RECORD_FILE_FULL"),
+    ("disk-full", re.compile(r"No space left on device|Disk (?:is )?full|Out of disk space|errno: ?28\b|"
+                             r"Error number 28|failed with error 28\b|The table '.*' is full|HA_ERR_RECORD_FILE_FULL"),
      "its disk is full"),
     ("inconsistency", re.compile(r"Inconsistency detected|consistency compromised|Inconsistent by consensus"),
      "it left the cluster after failing to apply a writeset the others applied (an inconsistency)"),

@@ -491,11 +491,23 @@ class Lab:
             self.compose.compose.down(remove_orphans=True, volumes=volumes, timeout=30, quiet=True)
         except DockerException as exc:
             raise LabError(f"docker compose down failed: {exc.stderr or exc}") from None
+        self._remove_labelled(volumes)
         self._set_bootstrap(None)
         # a bridge frontend made no host link; Docker removed its bridge with the network
         removed = [] if self.plan.bridge else hostnet.remove(self.hostnet)
         say(f"removed containers and networks{', data volumes' if volumes else ' (data kept)'}"
             + (f", host links {', '.join(removed)}" if removed else ""))
+
+    def _remove_labelled(self, volumes: bool) -> None:
+        """What carries the lab's label but not in the compose file as it is now: a chaos fault's
+        helper container, or a volume of a variant stack (a node's tmpfs datadir) left by a run
+        that died before its heal."""
+        label = {"label": f"galera-lab.project={self.spec.project}"}
+        for container in self.docker.containers.list(all=True, filters=label):
+            container.remove(force=True)
+        if volumes:
+            for volume in self.docker.volumes.list(filters=label):
+                volume.remove(force=True)
 
     def status(self, details: bool = False) -> LabStatus:
         return self.probe.all(details)

@@ -41,6 +41,17 @@ def test_a_full_disk_wins_over_the_inconsistency_it_causes() -> None:
     assert cause is not None and cause.kind == "disk-full" and "HA_ERR_RECORD_FILE_FULL" in cause.line
 
 
+def test_innodb_out_of_space_as_seen_here_is_a_full_disk() -> None:
+    """MariaDB 10.11 on a full tmpfs datadir: the applier's preallocation fails, then InnoDB aborts."""
+    log = START + """\
+2026-12-02  7:19:20 2 [ERROR] InnoDB: preallocating 17825792 bytes for file ./lab/chaos_gap.ibd failed with error 28
+2026-12-02  7:19:21 2 [ERROR] [FATAL] InnoDB: Error (Out of disk space) in rollback.
+261202  7:19:21 [ERROR] mariadbd got signal 6 ;
+"""
+    cause = why_down(log)
+    assert cause is not None and cause.kind == "disk-full" and "Out of disk space" in cause.line
+
+
 def test_nothing_to_say_and_exit_codes() -> None:
     assert why_down(START + "2026-12-02  7:04:01 0 [Note] WSREP: Synchronized with group, ready for connections\n") is None
     assert exit_text(137) == "code 137, SIGKILL" and exit_text(139) == "code 139, SIGSEGV" and exit_text(1) == "code 1"
