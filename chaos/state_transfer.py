@@ -79,10 +79,13 @@ class Rejoin:
 
     gap_bytes: int  # bytes the other nodes cached while it was out (replicated + received)
     outage_s: float  # from its stop to its start
-    transfer: str  # IST | SST | none, from its log (chaos.scenario.state_transfer_in_log)
-    synced_s: float  # from its start to Synced in the full cluster
+    transfer: str  # IST | SST | none, from its log (chaos.scenario.state_transfer_in_log); failed
+    synced_s: float  # from its start to Synced in the full cluster (or to its giving up)
     donor: str | None = None
     fallback: str | None = None  # the donor's "falling back to SST" line
+    left_seqno: int = -1  # the node's last committed seqno when it stopped
+    cached_from: int = -1  # the lowest seqno any other node's gcache held when it asked (IST iff left + 1 ≥ it)
+    error: str | None = None  # why its state transfer failed (its log), when it did
 
     @property
     def rate(self) -> float:
@@ -124,14 +127,21 @@ def check_gcache(gcache_bytes: int, within: Rejoin, beyond: Rejoin) -> GcacheVer
                         f"({mb(gcache_bytes)}): the lab's gcache can't hold even a short outage")
     if within.transfer != "IST":
         problems.append(f"a gap of {mb(within.gap_bytes)} against gcache.size {mb(gcache_bytes)} rejoined by "
-                        f"{within.transfer}, expected IST")
+                        f"{within.transfer}, expected IST ({explain(within)})")
     if beyond.gap_bytes <= gcache_bytes:
         problems.append(f"the long outage's gap ({mb(beyond.gap_bytes)}) did not exceed gcache.size "
                         f"({mb(gcache_bytes)}): the scenario wrote too little")
     elif beyond.transfer != "SST":
         problems.append(f"a gap of {mb(beyond.gap_bytes)} beyond gcache.size {mb(gcache_bytes)} rejoined by "
-                        f"{beyond.transfer}, expected SST")
+                        f"{beyond.transfer}, expected SST ({explain(beyond)})")
     return GcacheVerdict(not problems, problems, gcache_bytes, beyond.needed_bytes)
+
+
+def explain(rejoin: Rejoin) -> str:
+    """Why a rejoin went as it did, in the seqnos Galera compares."""
+    held = (f"it left at seqno {rejoin.left_seqno}, the others' gcache held seqnos from {rejoin.cached_from}"
+            if rejoin.left_seqno >= 0 and rejoin.cached_from >= 0 else "seqnos not read")
+    return held + (f"; {rejoin.error}" if rejoin.error else "")
 
 
 # ---- on a lab ----------------------------------------------------------------------------------
@@ -141,6 +151,12 @@ def cached_bytes(lab: Any, node: str) -> int:
     """What a node has put into its gcache so far: its own writesets and those it received."""
     v = node_vars(lab, node, timeout=5)
     return int(v.get("wsrep_replicated_bytes") or 0) + int(v.get("wsrep_received_bytes") or 0)
+
+
+def cached_from(lab: Any, nodes: list[str]) -> int:
+    """The lowest seqno the nodes' gcaches hold (`wsrep_local_cached_downto`): a joiner that left
+    before it can't get an IST from any of them."""
+    return min(int(node_vars(lab, n, timeout=5).get("wsrep_local_cached_downto") or -1) for n in nodes)
 
 
 def configured_donors(lab: Any, node: str) -> list[str]:
@@ -192,10 +208,15 @@ class Bulk:
             self.conn = None
 
 
+TICK_ROW = GAP_ROWS + 1
+
+
 def prepare_gap_table(bulk: Bulk) -> None:
-    """The churned table: GAP_ROWS rows that take 1 MiB values, and row 0 for the small ticks."""
-    bulk.query(f"CREATE TABLE IF NOT EXISTS {GAP_TABLE} (id INT PRIMARY KEY, pad LONGBLOB) ENGINE=InnoDB")
-    bulk.query(f"INSERT IGNORE INTO {GAP_TABLE} (id, pad) VALUES " + ", ".join(f"({i}, '')" for i in range(GAP_ROWS + 1)))
+    """The churned table, made anew (the scenario owns it): rows 1..GAP_ROWS take 1 MiB values,
+    row TICK_ROW the small ticks."""
+    bulk.query(f"DROP TABLE IF EXISTS {GAP_TABLE}")
+    bulk.query(f"CREATE TABLE {GAP_TABLE} (id INT PRIMARY KEY, pad LONGBLOB) ENGINE=InnoDB")
+    bulk.query(f"INSERT INTO {GAP_TABLE} (id, pad) VALUES " + ", ".join(f"({i}, '')" for i in range(1, TICK_ROW + 1)))
 
 
 def churn(bulk: Bulk, gap_bytes: int, row_bytes: int = MIB, ticks: int = 2 * COMMIT_CUT_TRX) -> int:
@@ -208,7 +229,7 @@ def churn(bulk: Bulk, gap_bytes: int, row_bytes: int = MIB, ticks: int = 2 * COM
     for i in range(updates):
         bulk.query(f"UPDATE {GAP_TABLE} SET pad = REPEAT(SHA2(RAND(), 256), {repeat}) WHERE id = {i % GAP_ROWS + 1}")
     for i in range(ticks):
-        bulk.query(f"UPDATE {GAP_TABLE} SET pad = '{i}' WHERE id = 0")
+        bulk.query(f"UPDATE {GAP_TABLE} SET pad = '{i}' WHERE id = {TICK_ROW}")
     return updates + ticks
 
 

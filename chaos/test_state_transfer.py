@@ -150,19 +150,29 @@ def test_gcache_too_small_for_the_gap(scenario: Scenario) -> None:
 
 def outage(scenario: Scenario, bulk: st.Bulk, target: str, others: list[str], gap_bytes: int) -> st.Rejoin:
     """Stop `target` (gracefully: a clean grastate, IST possible), write `gap_bytes` while it is
-    out, start it, wait until it is back; what it missed, how long, and how it came back."""
+    out, start it, wait until it is back; what it missed, how long, and how it came back. A node
+    whose state transfer fails (Galera aborts it) is recorded so and brought back by `up`, so
+    that the scenario fails on its verdict and the lab is whole for the next one."""
     lab = scenario.lab
+    left = summary(lab, target)["committed"]
     stop = scenario.inject(Stop(lab, target))
     stopped = time.time()
     before = {n: st.cached_bytes(lab, n) for n in others}
     st.churn(bulk, gap_bytes)
     gap = max(st.cached_bytes(lab, n) - before[n] for n in others)
+    held = st.cached_from(lab, others)
     event = scenario.heal(stop)
     started = event.healed or time.time()
-    synced = scenario.wait(lambda: rejoined(lab, target), f"{target} back in the cluster",
-                           scenario.spec.rejoin_deadline_s())
-    scenario.wait_healthy()
+    waited = scenario.wait(lambda: rejoined(lab, target) or lab.probe.container_state(target) != "running",
+                           f"{target} back in the cluster", scenario.spec.rejoin_deadline_s())
     log = node_log(lab, target, started)
     donor = st.selected_donor(log)
-    return st.Rejoin(gap, round(started - stopped, 2), state_transfer_in_log(log), round(synced, 2), donor,
-                     st.ist_fallback(node_log(lab, donor, started)) if donor else None)
+    error = None
+    if lab.probe.container_state(target) != "running":
+        cause = why_down(log)
+        error = f"{target} gave up: {cause.text() if cause else 'no cause in its log'}"
+        lab.up()
+    scenario.wait_healthy()
+    return st.Rejoin(gap, round(started - stopped, 2), "failed" if error else state_transfer_in_log(log),
+                     round(waited, 2), donor, st.ist_fallback(node_log(lab, donor, started)) if donor else None,
+                     left, held, error)
