@@ -73,6 +73,29 @@ def ist_fallback(donor_log: str) -> str | None:
     return found[-1] if found else None
 
 
+LOG_TIME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}\s+|\d{6}\s+)(\d{1,2}):(\d{2}):(\d{2})\s")
+"""The time of day a MariaDB log line starts with ("2026-12-02  7:19:20 …", or "261202  7:19:21 …" in
+a crash report)."""
+
+
+def log_span(text: str, first: str, then: str) -> float | None:
+    """Seconds from the first line matching `first` to the first later line matching `then`, by
+    the lines' own time stamps (whole seconds; a span across midnight counts on); None if either
+    is missing."""
+    start: int | None = None
+    for line in text.splitlines():
+        stamp = LOG_TIME.match(line)
+        if stamp is None:
+            continue
+        at = int(stamp.group(1)) * 3600 + int(stamp.group(2)) * 60 + int(stamp.group(3))
+        if start is None:
+            if re.search(first, line):
+                start = at
+        elif re.search(then, line):
+            return float((at - start) % 86400)
+    return None
+
+
 @dataclass(frozen=True)
 class Rejoin:
     """One outage of a node and how it came back."""
@@ -157,6 +180,16 @@ def cached_from(lab: Any, nodes: list[str]) -> int:
     """The lowest seqno the nodes' gcaches hold (`wsrep_local_cached_downto`): a joiner that left
     before it can't get an IST from any of them."""
     return min(int(node_vars(lab, n, timeout=5).get("wsrep_local_cached_downto") or -1) for n in nodes)
+
+
+def datadir_bytes(lab: Any, node: str) -> int:
+    """What an SST of `node` copies, about: its datadir without the gcache files (each node has
+    its own), read with du in its container."""
+    c = lab.docker.containers.get(lab.spec.container(node))
+    code, out = c.exec_run(["du", "-sb", "--exclude=galera.cache", "--exclude=gcache.page.*", "/var/lib/mysql"])
+    if code != 0:
+        raise RuntimeError(f"du in {node} failed: {out.decode(errors='replace').strip()}")
+    return int(out.split()[0])
 
 
 def configured_donors(lab: Any, node: str) -> list[str]:

@@ -120,6 +120,7 @@ def test_gcache_too_small_for_the_gap(scenario: Scenario) -> None:
         base_rate = (st.cached_bytes(lab, others[0]) - before) / (time.time() - t0)
         within = outage(scenario, bulk, target, others, SHORT_GAP)
         beyond = outage(scenario, bulk, target, others, gcache * 5 // 4 + SHORT_GAP)
+        sst_bytes = st.datadir_bytes(lab, target)  # what the SST copied, about
         scenario.wait_healthy()
         scenario.wait_for_ok("write", 10, since=time.time())
     st.drop_tables(bulk)
@@ -140,6 +141,8 @@ def test_gcache_too_small_for_the_gap(scenario: Scenario) -> None:
             f"gcache.size ≥ {needed} MB",
             {"state transfer": (beyond.transfer, within.transfer),
              "time to Synced s": (beyond.synced_s, within.synced_s),
+             "data sent MB (SST: the datadir; IST: the gap)": (round(sst_bytes / st.MIB, 1),
+                                                               round(within.gap_bytes / st.MIB, 1)),
              "gap MB": (round(beyond.gap_bytes / st.MIB, 1), round(within.gap_bytes / st.MIB, 1)),
              "gcache.size needed MB": (needed, within.needed_bytes // st.MIB)}))
     scenario.check_writes()

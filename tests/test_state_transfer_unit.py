@@ -104,3 +104,19 @@ def test_tmpfs_datadir_variant_and_back() -> None:
     small = with_tmpfs_datadir(spec, "node3", "320M")
     assert small.galera.datadir_tmpfs == {"node3": "320M"} and spec.galera.datadir_tmpfs == {}
     assert with_tmpfs_datadir(small, "node3", None).galera.datadir_tmpfs == {}
+
+
+FULL_DISK_LOG = """\
+2026-12-02  7:17:23 2 [ERROR] InnoDB: preallocating 4194304 bytes for file ./lab/chaos_fill.ibd failed with error 28
+2026-12-02  7:17:24 5 [ERROR] InnoDB: preallocating 4194304 bytes for file ./lab/chaos_fill.ibd failed with error 28
+2026-12-02  7:17:25 2 [ERROR] [FATAL] InnoDB: Error (Out of disk space) in rollback.
+261202  7:17:25 [ERROR] mariadbd got signal 6 ;
+"""
+
+
+def test_log_span_from_the_first_full_disk_error_to_the_abort() -> None:
+    assert st.log_span(FULL_DISK_LOG, r"failed with error 28", r"got signal") == 2.0
+    assert st.log_span(FULL_DISK_LOG, r"failed with error 28", r"Synchronized") is None
+    assert st.log_span("23:59:59 0 x\n", "x", "y") is None
+    midnight = "2026-12-02 23:59:59 0 [ERROR] a\n2026-12-03  0:00:02 0 [ERROR] b\n"
+    assert st.log_span(midnight, "a", "b") == 3.0
