@@ -31,6 +31,11 @@ from lab.status import LabStatus, NodeStatus, Probe
 
 Say = Callable[[str], None]
 
+DATADIR = "/var/lib/mysql"
+STALE_SST_FILES = ("wsrep_sst.pid", "rsync_sst.pid", "stunnel.pid")
+"""Pid files MariaDB's SST scripts keep in the datadir (wsrep_sst_common's SST_PID, rsync's
+module and stunnel pids): stale once the node's container has stopped."""
+
 
 def _quiet(_: str) -> None:
     """Default progress sink for library callers (tests, chaos suite) that don't want output."""
@@ -281,7 +286,7 @@ class Lab:
             # once: two nodes joining the group together make it forget one for gmcast's 5 s
             # time_wait (measured: the second SST then began 10 s after its node started).
             size = self._cluster_size()
-            self._say_why_stopped(node, say)
+            self._before_restart(node, say)
             say(f"galera: {node} joining")
             self._service_up([node])
             try:
@@ -301,20 +306,33 @@ class Lab:
                   f"all {size} nodes Synced in a Primary component of size {size}", deadline, say, interval=0.2)
         say(f"galera: {size} nodes Synced, Primary, cluster size {size}")
 
-    def _say_why_stopped(self, node: str, say: Say) -> None:
+    def _before_restart(self, node: str, say: Say) -> None:
         """Before starting a node that stopped by itself (not one `down` or a user stopped: exit
-        code 0), say why it stopped, from its log: a failed state transfer or a full disk is what
-        the user must hear about, not only that `up` started it again."""
+        code 0): say why it stopped, from its log (a failed state transfer or a full disk is what
+        the user must hear about, not only that `up` started it again), and remove the pid files
+        an interrupted SST script left in its datadir. Why: in the new container those pids
+        belong to other processes, so the next SST script waits 30 s for a "previous SST" and the
+        node aborts again (seen here after a donor died mid-transfer; mariadb-operator#425)."""
         status = self.probe.node(node)
         if status.container not in ("exited", "dead"):
             return
         try:
-            code = self.docker.containers.get(self.spec.container(node)).attrs["State"].get("ExitCode")
+            container = self.docker.containers.get(self.spec.container(node))
         except docker.errors.NotFound:
             return
-        if code == 0:
+        if container.attrs["State"].get("ExitCode") == 0:
             return
         say(f"galera: {node} had stopped: {self.probe.node_note(status)}")
+        volume = next((m.get("Name") for m in container.attrs.get("Mounts", [])
+                       if m.get("Destination") == DATADIR and m.get("Name")), None)
+        if volume is None:
+            return
+        script = "cd " + DATADIR + " && for f in " + " ".join(STALE_SST_FILES) + '; do [ -e "$f" ] && rm -f "$f" && echo "$f"; done; true'
+        out = self.docker.containers.run(self.plan.images["mariadb"], ["sh", "-c", script], remove=True,
+                                         network_mode="none", volumes={volume: {"bind": DATADIR, "mode": "rw"}})
+        removed = out.decode().split()
+        if removed:
+            say(f"galera: {node}: removed {', '.join(removed)} left by its interrupted state transfer")
 
     def _joiners_story(self, nodes: list[str], lines: int = 8) -> str:
         """Each joiner's Galera state and its last state-transfer log lines: a join that never

@@ -86,3 +86,40 @@ def test_status_note_of_an_exited_joiner_and_of_a_running_one() -> None:
     running = Probe(plan, {}, _Docker(_Container("running", 0, START + "x [ERROR] benign\n")))  # type: ignore[arg-type]
     assert running.node_note(NodeStatus("node3", "running", "Joining", 3, "Primary", False)) == ""
     assert running.node_note(NodeStatus("node3", "running", "Synced", 3, "Primary", True)) == ""
+
+
+class _RunRecorder(_Docker):
+    """A Docker client whose one-off containers print what the SST cleanup removed."""
+
+    def __init__(self, container: _Container):
+        super().__init__(container)
+        self.runs: list[tuple[list[str], dict[str, dict[str, str]]]] = []
+
+    def run(self, image: str, cmd: list[str], **kw: object) -> bytes:
+        self.runs.append((cmd, kw["volumes"]))  # type: ignore[arg-type]
+        return b"wsrep_sst.pid\nrsync_sst.pid\n"
+
+
+def test_up_says_why_a_node_stopped_and_clears_its_stale_sst_pid_files(tmp_path) -> None:
+    """A joiner aborted mid-SST: `up` says why before starting it, and removes the SST scripts'
+    pid files from its volume (a new container reuses those pids: the script would wait for them)."""
+    from lab.runtime import Lab
+    from lab.spec import load_spec
+    from tests.conftest import make_plan
+
+    container = _Container("exited", 139, DONOR_LOST)
+    container.attrs["Mounts"] = [{"Destination": "/var/lib/mysql", "Name": "galera-lab-node3-data"}]
+    fake = _RunRecorder(container)
+    lab = Lab(make_plan(load_spec()), tmp_path)
+    lab._docker = fake  # type: ignore[assignment]
+    said: list[str] = []
+    lab._before_restart("node3", said.append)
+    assert said[0].startswith("galera: node3 had stopped: exited (code 139, SIGSEGV); its state transfer failed")
+    assert said[1] == "galera: node3: removed wsrep_sst.pid, rsync_sst.pid left by its interrupted state transfer"
+    cmd, volumes = fake.runs[0]
+    assert "wsrep_sst.pid rsync_sst.pid stunnel.pid" in cmd[-1]
+    assert volumes == {"galera-lab-node3-data": {"bind": "/var/lib/mysql", "mode": "rw"}}
+    container.attrs["State"]["ExitCode"] = 0  # stopped on purpose: nothing to say, nothing removed
+    said.clear()
+    lab._before_restart("node3", said.append)
+    assert said == [] and len(fake.runs) == 1
