@@ -160,6 +160,20 @@ def check_gcache(gcache_bytes: int, within: Rejoin, beyond: Rejoin) -> GcacheVer
     return GcacheVerdict(not problems, problems, gcache_bytes, beyond.needed_bytes)
 
 
+def longest_span(samples: list[tuple[float, Any]], predicate: Callable[[Any], bool]) -> float:
+    """The longest time (s) a sampled state satisfied `predicate`: from the first sample of a run
+    to the first sample after it that does not (to the last sample if it never ends)."""
+    longest, start = 0.0, None
+    for at, value in sorted(samples, key=lambda sample: sample[0]):
+        if predicate(value):
+            start = at if start is None else start
+        elif start is not None:
+            longest, start = max(longest, at - start), None
+    if start is not None and samples:
+        longest = max(longest, max(at for at, _ in samples) - start)
+    return longest
+
+
 def explain(rejoin: Rejoin) -> str:
     """Why a rejoin went as it did, in the seqnos Galera compares."""
     held = (f"it left at seqno {rejoin.left_seqno}, the others' gcache held seqnos from {rejoin.cached_from}"
@@ -174,6 +188,16 @@ def cached_bytes(lab: Any, node: str) -> int:
     """What a node has put into its gcache so far: its own writesets and those it received."""
     v = node_vars(lab, node, timeout=5)
     return int(v.get("wsrep_replicated_bytes") or 0) + int(v.get("wsrep_received_bytes") or 0)
+
+
+def readers_up(lab: Any) -> list[str]:
+    """The nodes the VIP holder would send a plain read to now (its UP readers), [] when none:
+    what decides whether reads through the VIP have somewhere to go."""
+    for proxy in lab.spec.proxy_names:
+        status = lab.probe.proxy(proxy)
+        if status.holds_vip:
+            return sorted({b["name"] for b in status.backends if b["role"] == "reader" and b["status"] == "UP"})
+    return []
 
 
 def cached_from(lab: Any, nodes: list[str]) -> int:

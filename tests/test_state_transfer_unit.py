@@ -120,3 +120,10 @@ def test_log_span_from_the_first_full_disk_error_to_the_abort() -> None:
     assert st.log_span("23:59:59 0 x\n", "x", "y") is None
     midnight = "2026-12-02 23:59:59 0 [ERROR] a\n2026-12-03  0:00:02 0 [ERROR] b\n"
     assert st.log_span(midnight, "a", "b") == 3.0
+
+
+def test_longest_span_of_a_sampled_state() -> None:
+    samples = [(0.0, ["node2"]), (1.0, []), (2.0, []), (4.5, ["node1"]), (5.0, []), (5.5, [])]
+    assert st.longest_span(samples, lambda v: v == []) == 3.5, "from 1.0 until the sample at 4.5"
+    assert st.longest_span(samples[:3], lambda v: v == []) == 1.0, "a run still on at the end counts to the last sample"
+    assert st.longest_span([], lambda v: True) == 0.0
