@@ -67,6 +67,21 @@ def filler_size(avail_bytes: int, leave_bytes: int) -> int:
     return max(0, avail_bytes - leave_bytes)
 
 
+def exec_output(container: Any, cmd: list[str], attempts: int = 3) -> str:
+    """A command's output in a running container, asked again when it comes back empty: under
+    load an exec's output sometimes arrives empty (its attach raced the command's exit; seen
+    here with `df` on a loaded host). FaultError naming the command when it fails."""
+    for _ in range(attempts):
+        code, out = container.exec_run(cmd)
+        text = out.decode(errors="replace").strip()
+        if code != 0:
+            raise FaultError(f"{' '.join(cmd)} in {container.name} failed ({code}): {text}")
+        if text:
+            return text
+        time.sleep(0.5)
+    raise FaultError(f"{' '.join(cmd)} in {container.name} printed nothing, {attempts} times")
+
+
 # ---- faults ------------------------------------------------------------------------------------
 
 
@@ -236,10 +251,7 @@ class FillDatadir(Fault):
 
     def _df(self) -> tuple[int, int]:
         """(size, available) bytes of the datadir's filesystem, read in the container."""
-        code, out = self.container().exec_run(["df", "-B1", "--output=size,avail", DATADIR])
-        if code != 0:
-            raise FaultError(f"df in {self.target} failed: {out.decode(errors='replace').strip()}")
-        size, avail = out.decode().split()[-2:]
+        size, avail = exec_output(self.container(), ["df", "-B1", "--output=size,avail", DATADIR]).split()[-2:]
         return int(size), int(avail)
 
     def _inject(self) -> None:

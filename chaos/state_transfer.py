@@ -25,6 +25,7 @@ from typing import Any
 
 import pymysql
 
+from chaos.node_faults import DATADIR, exec_output
 from chaos.workloads import Endpoint, node_vars
 from lab import db
 
@@ -210,10 +211,7 @@ def datadir_bytes(lab: Any, node: str) -> int:
     """What an SST of `node` copies, about: its datadir without the gcache files (each node has
     its own), read with du in its container."""
     c = lab.docker.containers.get(lab.spec.container(node))
-    code, out = c.exec_run(["du", "-sb", "--exclude=galera.cache", "--exclude=gcache.page.*", "/var/lib/mysql"])
-    if code != 0:
-        raise RuntimeError(f"du in {node} failed: {out.decode(errors='replace').strip()}")
-    return int(out.split()[0])
+    return int(exec_output(c, ["du", "-sb", "--exclude=galera.cache", "--exclude=gcache.page.*", DATADIR]).split()[0])
 
 
 def configured_donors(lab: Any, node: str) -> list[str]:

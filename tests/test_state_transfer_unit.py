@@ -127,3 +127,24 @@ def test_longest_span_of_a_sampled_state() -> None:
     assert st.longest_span(samples, lambda v: v == []) == 3.5, "from 1.0 until the sample at 4.5"
     assert st.longest_span(samples[:3], lambda v: v == []) == 1.0, "a run still on at the end counts to the last sample"
     assert st.longest_span([], lambda v: True) == 0.0
+
+
+class _Exec:
+    name = "lab-node2"
+
+    def __init__(self, *answers: tuple[int, bytes]):
+        self.answers = list(answers)
+
+    def exec_run(self, cmd: list[str]) -> tuple[int, bytes]:
+        return self.answers.pop(0)
+
+
+def test_exec_output_asks_again_when_an_exec_comes_back_empty() -> None:
+    from chaos.faults import FaultError
+    from chaos.node_faults import exec_output
+
+    assert exec_output(_Exec((0, b""), (0, b"335544320 4194304\n")), ["df"]) == "335544320 4194304"
+    with pytest.raises(FaultError, match="printed nothing, 2 times"):
+        exec_output(_Exec((0, b""), (0, b"")), ["df"], attempts=2)
+    with pytest.raises(FaultError, match=r"df in lab-node2 failed \(1\): no such file"):
+        exec_output(_Exec((1, b"no such file")), ["df"])
