@@ -37,5 +37,9 @@ REGRESSION_FIGURES: dict[str, Figure] = {
     "proxies_out_s": Figure("s", "the proxies taking a cut-off node out"),
     "rejoin_s": Figure("s", "a healed node Synced in the full cluster again"),
     "recovery_s": Figure("s", "`galera-lab up` recovering a cluster whose every node crashed"),
+    "up_recovery_s": Figure("s", "`galera-lab up` bringing back a node whose state transfer or disk failed"),
+    "ist_synced_s": Figure("s", "a node started after a short outage Synced again by IST"),
+    "sst_synced_s": Figure("s", "a node started after an outage past gcache.size Synced again by SST"),
+    "recovery_ist_s": Figure("s", "a node stopped by a full disk Synced again by IST once space is back"),
 }
 """Figure name (a key of a scenario's `figures` in results.json) → unit and meaning."""
