@@ -110,6 +110,12 @@ class Rejoin:
     left_seqno: int = -1  # the node's last committed seqno when it stopped
     cached_from: int = -1  # the lowest seqno any other node's gcache held when it asked (IST iff left + 1 ≥ it)
     error: str | None = None  # why its state transfer failed (its log), when it did
+    datadir_bytes: int = 0  # its datadir once back (about what an SST copied)
+
+    @property
+    def sent_bytes(self) -> int:
+        """What its state transfer sent, about: the whole datadir for an SST, the gap for an IST."""
+        return self.datadir_bytes if self.transfer == "SST" else self.gap_bytes
 
     @property
     def rate(self) -> float:

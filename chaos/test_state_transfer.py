@@ -128,7 +128,6 @@ def test_gcache_too_small_for_the_gap(scenario: Scenario) -> None:
         base_rate = (st.cached_bytes(lab, others[0]) - before) / (time.time() - t0)
         within = outage(scenario, bulk, target, others, SHORT_GAP)
         beyond = outage(scenario, bulk, target, others, gcache * 5 // 4 + SHORT_GAP)
-        sst_bytes = st.datadir_bytes(lab, target)  # what the SST copied, about
         scenario.wait_healthy()
         scenario.wait_for_ok("write", 10, since=time.time())
     st.drop_tables(bulk)
@@ -149,8 +148,8 @@ def test_gcache_too_small_for_the_gap(scenario: Scenario) -> None:
             f"gcache.size ≥ {needed} MB",
             {"state transfer": (beyond.transfer, within.transfer),
              "time to Synced s": (beyond.synced_s, within.synced_s),
-             "data sent MB (SST: the datadir; IST: the gap)": (round(sst_bytes / st.MIB, 1),
-                                                               round(within.gap_bytes / st.MIB, 1)),
+             "data sent MB (SST: the datadir; IST: the gap)": (round(beyond.sent_bytes / st.MIB, 1),
+                                                               round(within.sent_bytes / st.MIB, 1)),
              "gap MB": (round(beyond.gap_bytes / st.MIB, 1), round(within.gap_bytes / st.MIB, 1)),
              "gcache.size needed MB": (needed, within.needed_bytes // st.MIB)}))
     scenario.check_writes()
@@ -186,4 +185,4 @@ def outage(scenario: Scenario, bulk: st.Bulk, target: str, others: list[str], ga
     scenario.wait_healthy()
     return st.Rejoin(gap, round(started - stopped, 2), "failed" if error else state_transfer_in_log(log),
                      round(waited, 2), donor, st.ist_fallback(node_log(lab, donor, started)) if donor else None,
-                     left, held, error)
+                     left, held, error, st.datadir_bytes(lab, target))

@@ -33,6 +33,8 @@ def test_gcache_needed_is_rate_times_outage_with_headroom_in_whole_mib() -> None
 def test_rejoin_rate_and_need_come_from_the_measured_gap() -> None:
     r = st.Rejoin(gap_bytes=88 * MIB, outage_s=2.0, transfer="SST", synced_s=8.0)
     assert r.rate == 44 * MIB and r.needed_bytes == 110 * MIB
+    assert st.Rejoin(4 * MIB, 1.0, "SST", 7.0, datadir_bytes=120 * MIB).sent_bytes == 120 * MIB
+    assert st.Rejoin(4 * MIB, 1.0, "IST", 5.0, datadir_bytes=120 * MIB).sent_bytes == 4 * MIB
     assert r.to_dict()["gcache_needed_mb"] == 110 and r.to_dict()["rate_mb_s"] == 44.0
 
 
