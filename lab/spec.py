@@ -20,7 +20,7 @@ from lab.figures import REGRESSION_FIGURES
 from lab.grammar import (ArchivePath, ChamiloVersion, DebPath, IfName, ImageRef, Project, ProviderKey, ProviderValue,
                          Sha256, Size, Version, duration_seconds, printable, shown)
 from lab.paths import PROFILES
-from lab.versions import RELEASES, MariaDBVersion, Release, series_of
+from lab.versions import DEFAULT_VERSION, RELEASES, MariaDBVersion, Release, series_of
 
 IPv4Net = ipaddress.IPv4Network
 IPv4Addr = ipaddress.IPv4Address
@@ -55,7 +55,7 @@ class GaleraSpec(_Strict):
     """MariaDB Galera nodes: count, where the image comes from, and the replication settings."""
 
     nodes: int = Field(3, description="Galera node count; 3 or more keeps quorum after one failure")
-    version: MariaDBVersion = Field("10.11", description="MariaDB series: 10.11 (Debian bookworm) or 11.8 "
+    version: MariaDBVersion = Field(DEFAULT_VERSION, description="MariaDB series: 10.11 (Debian bookworm) or 11.8 "
                                     "(Debian trixie); lab/versions.py")
     source: Literal["debian", "official"] = Field(
         "debian", description="debian: built offline from Debian packages; official: the mariadb image"
