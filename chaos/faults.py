@@ -691,6 +691,88 @@ class Latency(Fault):
         _run(nsenter(self._pid, "tc", "qdisc", "del", "dev", self._iface, "root"), check=False)
 
 
+def node_sql(lab: LabLike, node: str, sql: str) -> str:
+    """Run SQL on a Galera node with the `mariadb` client inside its container (root over the
+    socket), so a fault needs no credentials; its tab-separated output, FaultError on failure."""
+    try:
+        c = lab.docker.containers.get(lab.spec.container(node))
+    except docker.errors.NotFound:
+        raise FaultError(f"container {lab.spec.container(node)} does not exist") from None
+    code, out = c.exec_run(["mariadb", "-N", "-B", "-e", sql])
+    text = out.decode(errors="replace").strip()
+    if code != 0:
+        raise FaultError(f"{node}: {sql!r} failed: {text or f'exit status {code}'}")
+    return text
+
+
+WRITESET_LIMITS: dict[str, tuple[int, int]] = {"wsrep_max_ws_size": (1024, 2147483647),
+                                                "wsrep_max_ws_rows": (0, 1048576)}
+"""Galera's writeset limits (global, dynamic) and the range MariaDB accepts for each."""
+
+
+def set_global_sql(values: dict[str, int]) -> str:
+    """`SET GLOBAL a = 1, b = 2` for writeset limits only, each value checked against its range."""
+    for name, value in values.items():
+        if name not in WRITESET_LIMITS:
+            raise ValueError(f"{name} is not a writeset limit ({', '.join(WRITESET_LIMITS)})")
+        low, high = WRITESET_LIMITS[name]
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} = {value!r}: use an integer from {low} to {high}")
+    return "SET GLOBAL " + ", ".join(f"{name} = {value}" for name, value in values.items())
+
+
+@revivable
+class WritesetLimit(Fault):
+    """Every Galera node refuses a transaction whose writeset passes `max_ws_size` bytes or
+    `max_ws_rows` rows (SET GLOBAL on each node). Heal: each node's own previous values back.
+
+    Why at run time: both limits are dynamic, re-creating the lab with them would cost a minute,
+    and a node restarted meanwhile starts from its rendered config anyway.
+
+        with WritesetLimit(lab, max_ws_size=4 << 20):   # a 48 MB bulk UPDATE now fails (1105)
+            ...
+    """
+
+    name = "writeset-limit"
+
+    def __init__(self, lab: LabLike, max_ws_size: int | None = None, max_ws_rows: int | None = None):
+        limits = {name: v for name, v in (("wsrep_max_ws_size", max_ws_size), ("wsrep_max_ws_rows", max_ws_rows))
+                  if v is not None}
+        if not limits:
+            raise ValueError("a writeset limit needs max_ws_size or max_ws_rows")
+        set_global_sql(limits)  # refuse a value out of range before anything runs
+        super().__init__(lab, ",".join(lab.spec.node_names), **limits)
+        self._previous: dict[str, dict[str, int]] = {}
+
+    def _state(self) -> dict[str, Any]:
+        return {"previous": self._previous}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._previous = {str(n): {str(k): int(v) for k, v in values.items()}
+                          for n, values in (state.get("previous") or {}).items()}
+
+    def _inject(self) -> None:
+        names = list(self.detail)
+        for node in self.lab.spec.node_names:
+            row = node_sql(self.lab, node, "SELECT " + ", ".join(f"@@global.{n}" for n in names)).split("\t")
+            self._previous[node] = {n: int(v) for n, v in zip(names, row, strict=True)}
+            node_sql(self.lab, node, set_global_sql(dict(self.detail)))
+
+    def _restore(self) -> None:
+        errors = []
+        for node, values in self._previous.items():
+            try:
+                container_pid(self.lab, node)
+            except FaultError:
+                continue  # not running: it starts again from its config
+            try:
+                node_sql(self.lab, node, set_global_sql(values))
+            except FaultError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise FaultError(f"healing {self.name}: {'; '.join(errors)}")
+
+
 def sweep(lab: LabLike) -> list[str]:
     """Remove LABCHAOS chains left in any running container of this lab (a run killed hard).
 

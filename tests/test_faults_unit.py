@@ -275,3 +275,68 @@ def test_state_path_collapses_repeats_and_errors() -> None:
     assert state_transfer_in_log(ist) == "IST"
     assert state_transfer_in_log("WSREP: Receiving IST: 10 writesets\nIST received: u:9") == "IST"
     assert state_transfer_in_log("nothing") == "none"
+
+
+class FakeNode:
+    """A node container whose `mariadb -e` answers from a dict of globals (SELECT, SET GLOBAL)."""
+
+    def __init__(self, values: dict[str, int]):
+        self.values = values
+        self.attrs = {"State": {"Status": "running", "Pid": 42}}
+
+    def exec_run(self, cmd: list[str]) -> tuple[int, bytes]:
+        sql = cmd[-1]
+        if sql.startswith("SELECT "):
+            names = [part.strip().removeprefix("@@global.") for part in sql.removeprefix("SELECT ").split(",")]
+            return 0, "\t".join(str(self.values[n]) for n in names).encode()
+        for part in sql.removeprefix("SET GLOBAL ").split(","):
+            name, value = (x.strip() for x in part.split("="))
+            self.values[name] = int(value)
+        return 0, b""
+
+
+class SqlLab:
+    """A lab whose Docker client hands out `FakeNode`s."""
+
+    def __init__(self) -> None:
+        self.spec = load_spec(None, [("proxy.kind", "haproxy"), ("app.kind", "probe"), ("project", "wl")])
+        self.nodes = {self.spec.container(n): FakeNode({"wsrep_max_ws_size": 2147483647 - i,
+                                                         "wsrep_max_ws_rows": 0})
+                      for i, n in enumerate(self.spec.node_names)}
+        self.docker = self
+        self.containers = self
+
+    def get(self, name: str) -> FakeNode:
+        return self.nodes[name]
+
+
+def test_writeset_limit_sets_every_node_and_heals_each_to_its_own_value() -> None:
+    lab = SqlLab()
+    before = {name: dict(node.values) for name, node in lab.nodes.items()}
+    fault = faults.WritesetLimit(lab, max_ws_size=4096)  # type: ignore[arg-type]
+    with fault:
+        assert {node.values["wsrep_max_ws_size"] for node in lab.nodes.values()} == {4096}
+        assert {node.values["wsrep_max_ws_rows"] for node in lab.nodes.values()} == {0}
+        record = fault.to_record()
+    assert {name: node.values for name, node in lab.nodes.items()} == before
+    assert fault.event.detail == {"wsrep_max_ws_size": 4096}
+    # another process heals it from its record (the workshop's ledger)
+    again = faults.WritesetLimit(lab, max_ws_rows=10)  # type: ignore[arg-type]
+    again.apply()
+    revived = faults.revive(lab, again.to_record())  # type: ignore[arg-type]
+    revived.heal()
+    again.healed_elsewhere()
+    assert {name: node.values for name, node in lab.nodes.items()} == before
+    assert record["state"]["previous"]["node1"] == {"wsrep_max_ws_size": 2147483647}
+
+
+def test_writeset_limit_refuses_values_out_of_range_before_running() -> None:
+    lab = SqlLab()
+    with pytest.raises(ValueError, match="wsrep_max_ws_size = 10: use an integer from 1024"):
+        faults.WritesetLimit(lab, max_ws_size=10)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs max_ws_size or max_ws_rows"):
+        faults.WritesetLimit(lab)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a writeset limit"):
+        faults.set_global_sql({"wsrep_on": 0})
+    assert faults.set_global_sql({"wsrep_max_ws_size": 2048, "wsrep_max_ws_rows": 5}) == \
+        "SET GLOBAL wsrep_max_ws_size = 2048, wsrep_max_ws_rows = 5"
