@@ -7,7 +7,8 @@ left behind. Each fault produces one `FaultEvent` (chaos/history.py) for the rep
 
 Containers are handled through the Docker API (kill, stop, start, pause); network faults run
 iptables/tc from the host inside the container's network namespace (`nsenter -t PID -n`), so
-the images need no extra tools or capabilities. Every iptables rule lives in a chain of its
+the images need no extra tools or capabilities; Galera's own limits (`WritesetLimit`) are
+server variables, set by SQL straight to each node. Every iptables rule lives in a chain of its
 own (`LABCHAOS…`) hooked into INPUT and OUTPUT: the heal unhooks, flushes and deletes exactly
 that chain, and `sweep()` removes chains left by a run that died hard.
 
@@ -33,8 +34,10 @@ from typing import Any, Protocol, TypeVar
 
 import docker
 import docker.errors
+import pymysql
 
 from chaos.history import FaultEvent
+from lab import db
 from lab.spec import LabSpec
 from lab.status import LabStatus
 
@@ -52,10 +55,14 @@ class FaultUnsupported(FaultError):
 
 
 class LabLike(Protocol):
-    """What faults need from `lab.runtime.Lab`: the spec and a Docker client."""
+    """What faults need from `lab.runtime.Lab`: the spec, a Docker client and, for the faults
+    that set a server variable (`WritesetLimit`), the secrets."""
 
     spec: LabSpec
     docker: docker.DockerClient
+
+    @property
+    def secrets(self) -> dict[str, str]: ...
 
 
 # ---- target resolution (pure functions of a status snapshot) --------------------------------
@@ -691,18 +698,16 @@ class Latency(Fault):
         _run(nsenter(self._pid, "tc", "qdisc", "del", "dev", self._iface, "root"), check=False)
 
 
-def node_sql(lab: LabLike, node: str, sql: str) -> str:
-    """Run SQL on a Galera node with the `mariadb` client inside its container (root over the
-    socket), so a fault needs no credentials; its tab-separated output, FaultError on failure."""
+def node_sql(lab: LabLike, node: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run SQL on a Galera node, straight to its address as the lab's admin user; FaultError
+    naming the node when it fails. Why not `docker exec … mariadb`: under load one exec's output
+    came back empty here (its attach raced the client's exit), and a heal must not guess."""
     try:
-        c = lab.docker.containers.get(lab.spec.container(node))
-    except docker.errors.NotFound:
-        raise FaultError(f"container {lab.spec.container(node)} does not exist") from None
-    code, out = c.exec_run(["mariadb", "-N", "-B", "-e", sql])
-    text = out.decode(errors="replace").strip()
-    if code != 0:
-        raise FaultError(f"{node}: {sql!r} failed: {text or f'exit status {code}'}")
-    return text
+        with db.session(str(lab.spec.node_address(node)), 3306, "lab_admin", lab.secrets["LAB_ADMIN_PASSWORD"],
+                        timeout=10) as conn:
+            return db.query(conn, sql)
+    except (pymysql.MySQLError, OSError) as exc:
+        raise FaultError(f"{node}: {sql!r} failed: {exc}") from None
 
 
 WRITESET_LIMITS: dict[str, tuple[int, int]] = {"wsrep_max_ws_size": (1024, 2147483647),
@@ -754,7 +759,7 @@ class WritesetLimit(Fault):
     def _inject(self) -> None:
         names = list(self.detail)
         for node in self.lab.spec.node_names:
-            row = node_sql(self.lab, node, "SELECT " + ", ".join(f"@@global.{n}" for n in names)).split("\t")
+            row = node_sql(self.lab, node, "SELECT " + ", ".join(f"@@global.{n}" for n in names))[0]
             self._previous[node] = {n: int(v) for n, v in zip(names, row, strict=True)}
             node_sql(self.lab, node, set_global_sql(dict(self.detail)))
 

@@ -278,25 +278,25 @@ def test_state_path_collapses_repeats_and_errors() -> None:
 
 
 class FakeNode:
-    """A node container whose `mariadb -e` answers from a dict of globals (SELECT, SET GLOBAL)."""
+    """A running node container whose server variables are a dict."""
 
     def __init__(self, values: dict[str, int]):
         self.values = values
         self.attrs = {"State": {"Status": "running", "Pid": 42}}
 
-    def exec_run(self, cmd: list[str]) -> tuple[int, bytes]:
-        sql = cmd[-1]
+    def sql(self, sql: str) -> list[tuple[Any, ...]]:
+        """SELECT @@global.x, … or SET GLOBAL x = 1, …, as `faults.node_sql` sends them."""
         if sql.startswith("SELECT "):
             names = [part.strip().removeprefix("@@global.") for part in sql.removeprefix("SELECT ").split(",")]
-            return 0, "\t".join(str(self.values[n]) for n in names).encode()
+            return [tuple(self.values[n] for n in names)]
         for part in sql.removeprefix("SET GLOBAL ").split(","):
             name, value = (x.strip() for x in part.split("="))
             self.values[name] = int(value)
-        return 0, b""
+        return []
 
 
 class SqlLab:
-    """A lab whose Docker client hands out `FakeNode`s."""
+    """A lab whose nodes are `FakeNode`s, for Docker (is it running?) and SQL alike."""
 
     def __init__(self) -> None:
         self.spec = load_spec(None, [("proxy.kind", "haproxy"), ("app.kind", "probe"), ("project", "wl")])
@@ -310,8 +310,15 @@ class SqlLab:
         return self.nodes[name]
 
 
-def test_writeset_limit_sets_every_node_and_heals_each_to_its_own_value() -> None:
+@pytest.fixture
+def sql_lab(monkeypatch: pytest.MonkeyPatch) -> SqlLab:
     lab = SqlLab()
+    monkeypatch.setattr(faults, "node_sql", lambda lab, node, sql: lab.get(lab.spec.container(node)).sql(sql))
+    return lab
+
+
+def test_writeset_limit_sets_every_node_and_heals_each_to_its_own_value(sql_lab: SqlLab) -> None:
+    lab = sql_lab
     before = {name: dict(node.values) for name, node in lab.nodes.items()}
     fault = faults.WritesetLimit(lab, max_ws_size=4096)  # type: ignore[arg-type]
     with fault:
@@ -330,8 +337,8 @@ def test_writeset_limit_sets_every_node_and_heals_each_to_its_own_value() -> Non
     assert record["state"]["previous"]["node1"] == {"wsrep_max_ws_size": 2147483647}
 
 
-def test_writeset_limit_refuses_values_out_of_range_before_running() -> None:
-    lab = SqlLab()
+def test_writeset_limit_refuses_values_out_of_range_before_running(sql_lab: SqlLab) -> None:
+    lab = sql_lab
     with pytest.raises(ValueError, match="wsrep_max_ws_size = 10: use an integer from 1024"):
         faults.WritesetLimit(lab, max_ws_size=10)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs max_ws_size or max_ws_rows"):
