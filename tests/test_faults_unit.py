@@ -347,3 +347,17 @@ def test_writeset_limit_refuses_values_out_of_range_before_running(sql_lab: SqlL
         faults.set_global_sql({"wsrep_on": 0})
     assert faults.set_global_sql({"wsrep_max_ws_size": 2048, "wsrep_max_ws_rows": 5}) == \
         "SET GLOBAL wsrep_max_ws_size = 2048, wsrep_max_ws_rows = 5"
+
+
+def test_on_every_node_runs_all_and_names_every_failure() -> None:
+    seen: list[str] = []
+
+    def fn(node: str) -> None:
+        seen.append(node)
+        if node == "node2":
+            raise FaultError("node2: 'SET GLOBAL …' failed: refused")
+        if node == "node3":
+            raise OSError("gone")
+    with pytest.raises(FaultError, match=r"^node2: 'SET GLOBAL …' failed: refused; node3: OSError\('gone'\)$"):
+        faults.on_every_node(["node1", "node2", "node3"], fn)
+    assert sorted(seen) == ["node1", "node2", "node3"]
