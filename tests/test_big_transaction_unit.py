@@ -5,57 +5,72 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.big_transaction import BulkUpdate, Step, Streaming, check_oversize, nodes_off
+from chaos.big_transaction import BulkUpdate, Expect, Step, Streaming, check_oversize, nodes_off
 
 ROWS = 1000
 NODES = ("node1", "node2", "node3")
-LIMIT_ERROR = "1105: Maximum writeset size exceeded"
+SIZE_ERROR = "1105: Maximum writeset size exceeded"
+ROWS_ERROR = "1180: wsrep_max_ws_rows exceeded"
 
 
-def step(outcome: str, total: int, error: str | None = None, **odd: tuple[int, int]) -> Step:
+def step(name: str, expect: Expect, outcome: str, total: int, error: str | None = None,
+         **odd: tuple[int, int]) -> Step:
     """A bulk UPDATE's outcome and every node's (rows, SUM(v)) after it; `odd` overrides nodes."""
     states = {n: odd.get(n, (ROWS, total)) for n in NODES}
-    return Step(BulkUpdate(outcome, error, 1.0, 2.0), states)  # type: ignore[arg-type]
+    return Step(name, expect, BulkUpdate(outcome, error, 1.0, 2.0), states)  # type: ignore[arg-type]
 
 
-def good() -> tuple[Step, Step, Step]:
-    return step("fail", 0, LIMIT_ERROR), step("ok", ROWS), step("ok", 2 * ROWS)
+def scenario_steps() -> list[Step]:
+    """What the scenario measures here: refused, streamed, the row limit refused too, plain."""
+    return [step("refused", "refused", "fail", 0, SIZE_ERROR), step("streamed", "committed", "ok", ROWS),
+            step("rows_streamed", "either", "unknown", ROWS, ROWS_ERROR), step("plain", "committed", "ok", 2 * ROWS)]
 
 
 def test_refused_then_streamed_then_plain_is_ok() -> None:
-    verdict = check_oversize(ROWS, *good(), healthy_after_refusal=True)
+    verdict = check_oversize(ROWS, scenario_steps(), healthy_after_refusal=True)
     assert verdict.ok, verdict.problems
-    assert verdict.refused_error == LIMIT_ERROR and verdict.streamed and verdict.plain
+    assert verdict.outcomes == {"refused": SIZE_ERROR, "streamed": "committed", "rows_streamed": ROWS_ERROR,
+                                "plain": "committed"}
+    assert verdict.applied == {"refused": False, "streamed": True, "rows_streamed": False, "plain": True}
     assert verdict.to_dict()["off"] == {}
 
 
-def test_mutation_without_streaming_the_second_update_fails_too() -> None:
-    refused, _, _ = good()
-    # streaming not applied: the second UPDATE is refused like the first, the third adds its rows
-    verdict = check_oversize(ROWS, refused, step("fail", 0, LIMIT_ERROR), step("ok", ROWS),
-                             healthy_after_refusal=True)
-    assert not verdict.ok and not verdict.streamed
-    assert any("streamed bulk UPDATE did not commit: 1105" in p for p in verdict.problems)
+def test_either_accepts_a_whole_commit_too() -> None:
+    steps = scenario_steps()
+    steps[2:] = [step("rows_streamed", "either", "ok", 2 * ROWS), step("plain", "committed", "ok", 3 * ROWS)]
+    assert check_oversize(ROWS, steps, healthy_after_refusal=True).ok
+
+
+def test_mutation_without_streaming_the_streamed_update_is_refused_too() -> None:
+    steps = scenario_steps()
+    steps[1:] = [step("streamed", "committed", "fail", 0, SIZE_ERROR),
+                 step("rows_streamed", "either", "unknown", 0, ROWS_ERROR), step("plain", "committed", "ok", ROWS)]
+    verdict = check_oversize(ROWS, steps, healthy_after_refusal=True)
+    assert not verdict.ok and not verdict.applied["streamed"]
+    assert verdict.problems == [f"the streamed bulk UPDATE did not commit: {SIZE_ERROR}"]
 
 
 def test_a_half_applied_refusal_names_the_node() -> None:
-    _, streamed, plain = good()
-    refused = step("fail", 0, LIMIT_ERROR, node3=(ROWS, 400))
-    verdict = check_oversize(ROWS, refused, step("ok", ROWS, node3=(ROWS, 1400)), step("ok", 2 * ROWS,
-                             node3=(ROWS, 2400)), healthy_after_refusal=True)
+    steps = [step("refused", "refused", "fail", 0, SIZE_ERROR, node3=(ROWS, 400))]
+    verdict = check_oversize(ROWS, steps, healthy_after_refusal=True)
     assert not verdict.ok
-    assert verdict.off["refused"] == {"node3": [ROWS, 400]}
+    assert verdict.off == {"refused": {"node3": [ROWS, 400]}}
     assert "half-applied" in verdict.problems[0]
 
 
 def test_a_limit_that_did_not_hold_and_an_unhealthy_cluster_fail() -> None:
-    verdict = check_oversize(ROWS, step("ok", ROWS), step("ok", 2 * ROWS), step("ok", 3 * ROWS),
-                             healthy_after_refusal=False)
+    verdict = check_oversize(ROWS, [step("refused", "refused", "ok", ROWS)], healthy_after_refusal=False)
     assert not verdict.ok
-    assert verdict.refused_error is None
-    assert any("limit did not hold" in p for p in verdict.problems)
-    assert any("not healthy" in p for p in verdict.problems)
-    assert not verdict.off  # every step's table matched what its outcome implies
+    assert verdict.problems == ["the refused bulk UPDATE beyond the limit was acknowledged: the limit did not hold",
+                                "the cluster was not healthy after the refused transaction"]
+    # an error the client got does not hide a transaction the cluster applied
+    applied = check_oversize(ROWS, [step("refused", "refused", "unknown", ROWS, "2013: Lost connection")], True)
+    assert "was applied: the limit did not hold" in applied.problems[0]
+
+
+def test_an_acknowledged_update_that_is_not_there_fails() -> None:
+    verdict = check_oversize(ROWS, [step("rows_streamed", "either", "ok", 0)], healthy_after_refusal=True)
+    assert verdict.problems == ["the rows_streamed bulk UPDATE was acknowledged and not applied"]
 
 
 def test_nodes_off() -> None:
