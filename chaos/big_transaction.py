@@ -143,12 +143,14 @@ Expect = Literal["refused", "committed", "either"]
 @dataclass(frozen=True)
 class Step:
     """One bulk UPDATE as the verdict sees it: its name, what it must do (be refused, commit, or
-    either: a finding), what the client got, and each node's (rows, SUM(v)) after it."""
+    either: a finding), what the client got, each node's (rows, SUM(v)) after it, and the errors
+    of earlier attempts whose session the proxy cut (`run_step`)."""
 
     name: str
     expect: Expect
     update: BulkUpdate
     states: Mapping[str, tuple[int, int]]
+    cut: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,3 +215,51 @@ def check_oversize(rows: int, steps: Sequence[Step], healthy_after_refusal: bool
         problems.append("the cluster was not healthy after the refused transaction")
     return OversizeTransaction(ok=not problems, rows=rows, outcomes=outcomes, applied=applied,
                                healthy_after_refusal=healthy_after_refusal, off=off, problems=problems)
+
+
+# ---- one step on the lab ---------------------------------------------------------------------
+
+
+LOST_CONNECTION = (2006, 2013)
+"""The client's session was cut (server gone, lost connection): the proxy moved the writer while
+the UPDATE ran (seen here when a loaded host made the writer's health check time out)."""
+
+
+def was_cut(update: BulkUpdate) -> bool:
+    return update.outcome == "unknown" and (update.error or "").split(":")[0].strip() in map(str, LOST_CONNECTION)
+
+
+def wait_finished(lab: Any, timeout: float = 120.0) -> None:
+    """Until no node runs a bulk UPDATE any more: a session whose client was cut off runs its
+    statement to the end (and an autocommit one commits), so its fate is known only then."""
+    deadline = time.monotonic() + timeout
+
+    def running(node: str) -> int:
+        conn = Endpoint.node(lab, node).connect(timeout=10)
+        try:
+            return int(db.query(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                                      f"WHERE INFO LIKE 'UPDATE {TABLE} %'")[0][0])
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(len(lab.spec.node_names)) as pool:
+        while any(pool.map(running, lab.spec.node_names)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"a bulk UPDATE of {TABLE} still runs after {timeout:.0f} s")
+            time.sleep(0.5)
+
+
+def run_step(lab: Any, endpoint: Endpoint, name: str, expect: Expect, before: Mapping[str, tuple[int, int]],
+             streaming: Streaming | None = None, attempts: int = 3) -> Step:
+    """The bulk UPDATE and every node's table after it. An attempt whose session the proxy cut
+    is waited out; if the tables are then as `before` (nothing applied), it runs again, as a
+    client that checked would, so the step judges the limit, not the proxy's failover."""
+    cut: list[str] = []
+    while True:
+        update = bulk_update(endpoint, streaming)
+        if was_cut(update):
+            wait_finished(lab)
+        states = table_states(lab)
+        if not was_cut(update) or states != dict(before) or len(cut) + 1 >= attempts:
+            return Step(name, expect, update, states, tuple(cut))
+        cut.append(update.error or update.outcome)

@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from chaos.big_transaction import Step, Streaming, bulk_update, check_oversize, fill, table_states
+from chaos.big_transaction import Streaming, check_oversize, fill, run_step
 from chaos.checkers import WriteImpact, write_impact
 from chaos.faults import WritesetLimit
 from chaos.report import mitigation_figure
@@ -50,33 +50,35 @@ def test_big_transactions(scenario: Scenario) -> None:
     lab = scenario.lab
     vip = Endpoint.vip(lab, lab.plan.tier.write_port)
     fill(vip, ROWS)
+    filled = {node: (ROWS, 0) for node in scenario.spec.node_names}
     with scenario.clients():
         scenario.wait_for_ok("write", 20)
         quiet_from = time.time()
         time.sleep(QUIET_S)
         quiet = write_impact(scenario.history.ops("write"), quiet_from, time.time())
         size_limit = scenario.inject(WritesetLimit(lab, max_ws_size=LIMIT_BYTES))
-        refused = Step("refused", "refused", bulk_update(vip), table_states(lab))
+        refused = run_step(lab, vip, "refused", "refused", filled)
         healthy = all(synced_in_full_cluster(lab, n) for n in scenario.spec.node_names)
         scenario.wait_for_ok("write", 5, since=time.time())
-        streamed = Step("streamed", "committed", bulk_update(vip, STREAMING), table_states(lab))
+        streamed = run_step(lab, vip, "streamed", "committed", refused.states, STREAMING)
         streamed_applied = time.time()
         scenario.heal(size_limit)
         rows_limit = scenario.inject(WritesetLimit(lab, max_ws_rows=LIMIT_ROWS))
-        rows_streamed = Step("rows_streamed", "either", bulk_update(vip, STREAMING), table_states(lab))
+        rows_streamed = run_step(lab, vip, "rows_streamed", "either", streamed.states, STREAMING)
         scenario.heal(rows_limit)
-        plain = Step("plain", "committed", bulk_update(vip), table_states(lab))
+        plain = run_step(lab, vip, "plain", "committed", rows_streamed.states)
         plain_applied = time.time()
         scenario.wait_healthy()
         scenario.wait_for_ok("write", 10, since=time.time())
     writes = scenario.history.ops("write")
     with_streaming = write_impact(writes, streamed.update.started, streamed_applied)
     without = write_impact(writes, plain.update.started, plain_applied)
-    verdict = check_oversize(ROWS, [refused, streamed, rows_streamed, plain], healthy)
+    steps = (refused, streamed, rows_streamed, plain)
+    verdict = check_oversize(ROWS, steps, healthy)
     scenario.verdicts["oversize_transaction"] = verdict
     scenario.figure(
         rows=ROWS, limit_bytes=LIMIT_BYTES, limit_rows=LIMIT_ROWS, fragment=STREAMING.describe(),
-        **{step.name: step.update.to_dict() for step in (refused, streamed, rows_streamed, plain)},
+        **{step.name: {**step.update.to_dict(), "cut": list(step.cut)} for step in steps},
         writer_quiet=quiet.to_dict(), writer_streamed=with_streaming.to_dict(), writer_plain=without.to_dict(),
         streamed_write_p99_ms=with_streaming.p99_ms,
         mitigation=mitigation_figure(
@@ -93,6 +95,11 @@ def test_big_transactions(scenario: Scenario) -> None:
         scenario.note("rows_limit", text=f"streaming does not lift wsrep_max_ws_rows ({LIMIT_ROWS}): the streamed "
                       f"bulk UPDATE got {verdict.outcomes['rows_streamed']} (the rows count over the whole "
                       "transaction, not per fragment)")
+    cut = {step.name: list(step.cut) for step in steps if step.cut}
+    if cut:
+        scenario.note("sessions_cut", cut=cut, text=f"the proxy cut the session of the {', '.join(cut)} bulk "
+                      "UPDATE(s) (the writer moved while it ran); each cut attempt was waited out, found not "
+                      "applied and run again")
     if streamed.update.select_after not in (None, "ok"):
         scenario.note("streaming_session", text=f"after SET SESSION wsrep_trx_fragment_* through the "
                       f"{lab.plan.proxy_kind} VIP a plain SELECT on the same session failed: "

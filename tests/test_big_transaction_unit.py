@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.big_transaction import BulkUpdate, Expect, Step, Streaming, check_oversize, nodes_off
+from chaos import big_transaction as bt
+from chaos.big_transaction import BulkUpdate, Expect, Step, Streaming, check_oversize, nodes_off, was_cut
 
 ROWS = 1000
 NODES = ("node1", "node2", "node3")
@@ -89,3 +90,43 @@ def test_streaming_settings_and_their_refusals() -> None:
 
 def test_bulk_update_dict_has_its_duration() -> None:
     assert BulkUpdate("ok", None, 10.0, 12.5).to_dict()["seconds"] == 2.5
+
+
+LOST = "2013: Lost connection to MySQL server during query"
+
+
+@pytest.mark.parametrize("answers, tables, ran, cut", [
+    # cut, nothing applied: run again, which commits
+    ([("unknown", LOST), ("ok", None)], [0, ROWS], 2, (LOST,)),
+    # cut, yet the session committed before it ended: that was the step
+    ([("unknown", LOST)], [ROWS], 1, ()),
+    # refused by the server: no second attempt
+    ([("fail", "1105: Maximum writeset size exceeded")], [0], 1, ()),
+    # cut every time: the last attempt is judged as it is
+    ([("unknown", LOST)] * 3, [0, 0, 0], 3, (LOST, LOST)),
+])
+def test_run_step_runs_a_cut_attempt_again_only_when_nothing_was_applied(
+        monkeypatch: pytest.MonkeyPatch, answers: list[tuple[str, str | None]], tables: list[int], ran: int,
+        cut: tuple[str, ...]) -> None:
+    calls: list[str] = []
+    replies, totals = iter(answers), iter(tables)
+
+    def update(endpoint: object, streaming: object = None) -> BulkUpdate:
+        calls.append("update")
+        outcome, error = next(replies)
+        return BulkUpdate(outcome, error, 1.0, 2.0)  # type: ignore[arg-type]
+    monkeypatch.setattr(bt, "bulk_update", update)
+    monkeypatch.setattr(bt, "wait_finished", lambda lab: calls.append("wait"))
+    monkeypatch.setattr(bt, "table_states", lambda lab: dict.fromkeys(NODES, (ROWS, next(totals))))
+    before = {n: (ROWS, 0) for n in NODES}
+    step_ = bt.run_step(object(), object(), "streamed", "committed", before)  # type: ignore[arg-type]
+    assert calls.count("update") == ran
+    assert calls.count("wait") == sum(1 for outcome, _ in answers[:ran] if outcome == "unknown")
+    assert step_.cut == cut and step_.name == "streamed"
+
+
+def test_was_cut_only_for_a_lost_session() -> None:
+    assert was_cut(BulkUpdate("unknown", LOST, 1.0, 2.0))
+    assert was_cut(BulkUpdate("unknown", "2006: MySQL server has gone away", 1.0, 2.0))
+    assert not was_cut(BulkUpdate("unknown", "1180: wsrep_max_ws_rows exceeded", 1.0, 2.0))
+    assert not was_cut(BulkUpdate("fail", "1105: Maximum writeset size exceeded", 1.0, 2.0))
