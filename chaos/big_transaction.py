@@ -7,8 +7,9 @@ migration, a purge); its writeset grows with the table (both row images of every
 binlog_row_image=FULL); and each node's row count and SUM(v) tell whether it was applied whole,
 in part or not at all.
 
-`fill`, `bulk_update` and `table_states` talk to the lab; `check_oversize` is a pure function
-of what they returned, so unit tests can feed it by hand (the mitigation's mutation check).
+`fill`, `bulk_update`, `table_states` and `run_step` talk to the lab; `check_oversize` is a
+pure function of what they returned, so unit tests can feed it by hand (the mitigation's
+mutation check).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ CHUNK_ROWS = 20000
 class Streaming:
     """Session settings under which a transaction streams: every `size` `unit`s of it are
     replicated, certified and applied on every node as one fragment while it runs, so no
-    writeset is larger than a fragment (wsrep_max_ws_size applies per fragment)."""
+    writeset is larger than a fragment (wsrep_max_ws_size applies per fragment; wsrep_max_ws_rows
+    does not: MariaDB counts the rows over the whole transaction)."""
 
     unit: Literal["bytes", "rows", "statements"] = "bytes"
     size: int = 1 << 20
@@ -181,7 +183,8 @@ def check_oversize(rows: int, steps: Sequence[Step], healthy_after_refusal: bool
     applied adds 1 to every row, so after each step every node must hold either the table before
     it (nothing applied: never half-applied) or that plus `rows` (applied), alike everywhere.
 
-    - refused (beyond a limit, as one writeset): the client got an error and nothing was applied;
+    - refused (beyond a limit, as one writeset): the server answered with an error (a session the
+      proxy cut is no refusal) and nothing was applied;
     - committed (streamed under the same limit; or no limit, the other writers' comparison): the
       client got ok and every node holds the new values;
     - either (a finding, e.g. whether streaming lifts wsrep_max_ws_rows): whole or nothing.
@@ -205,6 +208,9 @@ def check_oversize(rows: int, steps: Sequence[Step], healthy_after_refusal: bool
         elif step.expect == "refused" and (step.update.outcome == "ok" or applied[step.name]):
             problems.append(f"the {step.name} bulk UPDATE beyond the limit was "
                             f"{'acknowledged' if step.update.outcome == 'ok' else 'applied'}: the limit did not hold")
+        elif step.expect == "refused" and was_cut(step.update):
+            problems.append(f"the {step.name} bulk UPDATE's session was cut ({got}) every time: the limit was "
+                            "never put to the test")
         elif step.expect == "committed" and (step.update.outcome != "ok" or not applied[step.name]):
             problems.append(f"the {step.name} bulk UPDATE did not commit: {got}")
         elif step.update.outcome == "ok" and not applied[step.name]:

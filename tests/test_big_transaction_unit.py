@@ -130,3 +130,9 @@ def test_was_cut_only_for_a_lost_session() -> None:
     assert was_cut(BulkUpdate("unknown", "2006: MySQL server has gone away", 1.0, 2.0))
     assert not was_cut(BulkUpdate("unknown", "1180: wsrep_max_ws_rows exceeded", 1.0, 2.0))
     assert not was_cut(BulkUpdate("fail", "1105: Maximum writeset size exceeded", 1.0, 2.0))
+
+
+def test_a_refusal_needs_the_server_to_answer() -> None:
+    verdict = check_oversize(ROWS, [step("refused", "refused", "unknown", 0, LOST)], healthy_after_refusal=True)
+    assert verdict.problems == [f"the refused bulk UPDATE's session was cut ({LOST}) every time: the limit was never "
+                                "put to the test"]
