@@ -232,12 +232,15 @@ the UPDATE ran (seen here when a loaded host made the writer's health check time
 
 
 def was_cut(update: BulkUpdate) -> bool:
+    """Whether the client lost its session during the UPDATE (its fate then unknown)."""
     return update.outcome == "unknown" and (update.error or "").split(":")[0].strip() in map(str, LOST_CONNECTION)
 
 
 def wait_finished(lab: Any, timeout: float = 120.0) -> None:
     """Until no node runs a bulk UPDATE any more: a session whose client was cut off runs its
-    statement to the end (and an autocommit one commits), so its fate is known only then."""
+    statement to the end (and an autocommit one commits), so its fate is known only then. The
+    replicas' appliers show the statement too (binlog_annotate_row_events), so this also waits
+    until they have applied it."""
     deadline = time.monotonic() + timeout
 
     def running(node: str) -> int:
