@@ -229,6 +229,7 @@ def _run_section(run: ResultsFile, out: Path) -> list[str]:
     lines += _summary_table(run.scenarios)
     lines += _chamilo_table(run.scenarios)
     lines += _consistency_table(run.scenarios)
+    lines += _mitigation_table(run.scenarios)
     for scenario in run.scenarios:
         lines += _scenario_details(run.run_id, scenario, out)
     if run.stale_reads:
@@ -288,6 +289,32 @@ def _consistency_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:
     for scenario, name, text in examples:
         lines += [f"{scenario}, one {name}:", "", "```", text, "```", ""]
     return lines
+
+
+def mitigation_figure(name: str, without: str, with_: str, measures: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """A failure mode and its mitigation side by side, as a scenario keeps it in
+    `figures["mitigation"]` for the report: the mitigation, what ran without and with it, and
+    each measure's value both ways."""
+    return {"name": name, "without": without, "with": with_,
+            "measures": {measure: [before, after] for measure, (before, after) in measures.items()}}
+
+
+def _mitigation_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per scenario that measured a mitigation (`mitigation_figure`): each measure without and
+    with it, then one line per scenario saying what "without" and "with" were."""
+    rows, notes = [], []
+    for s in scenarios:
+        m = s["figures"].get("mitigation")
+        if not m:
+            continue
+        for measure, (before, after) in m["measures"].items():
+            rows.append([s["name"], _cell(measure, 80), _cell(_fmt(before), 80), _cell(_fmt(after), 80)])
+        notes.append(f"- {s['name']}: {_cell(m['name'], 200)}. Without: {_cell(m['without'], 200)}; "
+                     f"with: {_cell(m['with'], 200)}.")
+    if not rows:
+        return []
+    headers = ["scenario", "measure", "without mitigation", "with mitigation"]
+    return ["### Failure modes and their mitigations", "", *_table(headers, rows), "", *notes, ""]
 
 
 def _chamilo_table(scenarios: Sequence[Mapping[str, Any]]) -> list[str]:

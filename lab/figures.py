@@ -37,5 +37,6 @@ REGRESSION_FIGURES: dict[str, Figure] = {
     "proxies_out_s": Figure("s", "the proxies taking a cut-off node out"),
     "rejoin_s": Figure("s", "a healed node Synced in the full cluster again"),
     "recovery_s": Figure("s", "`galera-lab up` recovering a cluster whose every node crashed"),
+    "streamed_write_p99_ms": Figure("ms", "the writer's p99 latency while a bulk UPDATE streams in fragments"),
 }
 """Figure name (a key of a scenario's `figures` in results.json) → unit and meaning."""

@@ -11,7 +11,7 @@ import pytest
 
 from chaos.checkers import check_acknowledged_writes, downtime
 from chaos.history import FaultEvent, History, Op
-from chaos.report import ResultsFile, render_markdown
+from chaos.report import ResultsFile, mitigation_figure, render_markdown
 
 T0 = 1_700_000_000.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -264,3 +264,28 @@ def test_timeline_of_a_results_file_from_before_spans_still_renders(tmp_path: Pa
     results.scenarios[0]["timeline"] = {"connect": [[T0 + i * 0.05, i % 50 < 40] for i in range(400)]}
     render_markdown(results, tmp_path)
     assert png_size(tmp_path / "20240101-120000-kill-writer-timeline.png") == (1000, 280)
+
+
+def test_mitigation_table_puts_each_measure_without_and_with(tmp_path: Path) -> None:
+    """A scenario's `mitigation_figure`: one row per measure, then what "without" and "with" were."""
+    results = ResultsFile(run_id="r1", started=1000.0, spec={}, versions={})
+    figure = mitigation_figure("single-writer routing", "one client per node", "all through the VIP",
+                               {"1213 deadlocks a second": (2.07, 0.0), "writer p99 ms": (401.5, None),
+                                "outcome": ("1105: too big | refused", "ok")})
+    assert figure["measures"]["writer p99 ms"] == [401.5, None]
+    results.add_scenario("write_conflicts", "pass", figures={"mitigation": figure})
+    results.add_scenario("routing", "pass", figures={"downtime_ms": 0.0})
+    text = render_markdown(results, tmp_path).read_text()
+    assert "### Failure modes and their mitigations" in text
+    assert "| write_conflicts | 1213 deadlocks a second | 2.07 | 0.00 |" in text
+    assert "| write_conflicts | writer p99 ms | 402 | – |" in text
+    assert "| write_conflicts | outcome | 1105: too big \\| refused | ok |" in text
+    assert ("- write_conflicts: single-writer routing. Without: one client per node; "
+            "with: all through the VIP.") in text
+    assert not any(line.startswith("| routing |") and "mitigation" in line for line in text.splitlines())
+
+
+def test_no_mitigation_table_without_one(tmp_path: Path) -> None:
+    results = ResultsFile(run_id="r1", started=1000.0, spec={}, versions={})
+    results.add_scenario("routing", "pass", figures={"downtime_ms": 0.0})
+    assert "mitigations" not in render_markdown(results, tmp_path).read_text()
