@@ -72,7 +72,7 @@ from typing import Any, Iterator
 import pymysql
 
 from chaos.checkers import latency_percentiles
-from lab import reach
+from lab import db
 from lab.grammar import duration_seconds
 from lab.tiers import TIERS
 
@@ -410,10 +410,8 @@ class Paths:
 
 def _connect(user: str, password: str, ep: Endpoint | tuple[str, int], timeout: float = 5.0,
              database: str | None = DATABASE) -> pymysql.connections.Connection:
-    host, port = reach.endpoint(*((ep.host, ep.port) if isinstance(ep, Endpoint) else ep))  # lab/reach.py
-    return pymysql.connect(host=host, port=port, user=user, password=password, database=database,
-                           connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
-                           autocommit=True, charset="utf8mb4")
+    host, port = (ep.host, ep.port) if isinstance(ep, Endpoint) else ep
+    return db.connect(host, port, user, password, database, timeout)
 
 
 # --- worker processes ------------------------------------------------------------------------
