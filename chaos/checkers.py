@@ -390,3 +390,43 @@ def latency_percentiles(values_ms: Iterable[float]) -> Percentiles:
     return Percentiles(
         count=len(ordered), p50=rank(50), p95=rank(95), p99=rank(99), max=ordered[-1]
     )
+
+
+# --- writes during a window ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteImpact(_Verdict):
+    """Verdict of `write_impact`: what the writer got while something else ran."""
+
+    seconds: float
+    acknowledged: int
+    failed: int
+    per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+def write_impact(ops: Iterable[Op], start: float, end: float) -> WriteImpact:
+    """Acknowledged writes per second and their latency (nearest-rank p50/p99, max), of the
+    `write` ops that started in [start, end].
+
+    Why: a big transaction or a conflict storm costs the other writers of the cluster latency
+    and throughput, not errors; comparing this window with and without a mitigation shows what
+    the mitigation buys. A write that started in the window is counted whole, however long it
+    waited past the window's end."""
+    if end <= start:
+        raise ValueError(f"empty window [{start}, {end}]")
+    inside = [op for op in ops if op.kind == "write" and start <= op.start <= end]
+    acked = [(op.end - op.start) * 1000.0 for op in inside if op.outcome == "ok"]
+    pct = latency_percentiles(acked)
+    return WriteImpact(
+        seconds=round(end - start, 3),
+        acknowledged=len(acked),
+        failed=len(inside) - len(acked),
+        per_s=round(len(acked) / (end - start), 2),
+        p50_ms=None if pct.p50 is None else round(pct.p50, 1),
+        p99_ms=None if pct.p99 is None else round(pct.p99, 1),
+        max_ms=None if pct.max is None else round(pct.max, 1),
+    )

@@ -7,7 +7,8 @@ left behind. Each fault produces one `FaultEvent` (chaos/history.py) for the rep
 
 Containers are handled through the Docker API (kill, stop, start, pause); network faults run
 iptables/tc from the host inside the container's network namespace (`nsenter -t PID -n`), so
-the images need no extra tools or capabilities. Every iptables rule lives in a chain of its
+the images need no extra tools or capabilities; Galera's own limits (`WritesetLimit`) are
+server variables, set by SQL straight to each node. Every iptables rule lives in a chain of its
 own (`LABCHAOS…`) hooked into INPUT and OUTPUT: the heal unhooks, flushes and deletes exactly
 that chain, and `sweep()` removes chains left by a run that died hard.
 
@@ -29,12 +30,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import docker
 import docker.errors
+import pymysql
 
 from chaos.history import FaultEvent
+from lab import db
 from lab.spec import LabSpec
 from lab.status import LabStatus
 
@@ -52,10 +56,14 @@ class FaultUnsupported(FaultError):
 
 
 class LabLike(Protocol):
-    """What faults need from `lab.runtime.Lab`: the spec and a Docker client."""
+    """What faults need from `lab.runtime.Lab`: the spec, a Docker client and, for the faults
+    that set a server variable (`WritesetLimit`), the secrets."""
 
     spec: LabSpec
     docker: docker.DockerClient
+
+    @property
+    def secrets(self) -> dict[str, str]: ...
 
 
 # ---- target resolution (pure functions of a status snapshot) --------------------------------
@@ -689,6 +697,94 @@ class Latency(Fault):
         except FaultError:
             return
         _run(nsenter(self._pid, "tc", "qdisc", "del", "dev", self._iface, "root"), check=False)
+
+
+def node_sql(lab: LabLike, node: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run SQL on a Galera node, straight to its address as the lab's admin user; FaultError
+    naming the node when it fails. Why not `docker exec … mariadb`: under load one exec's output
+    came back empty here (its attach raced the client's exit), and a heal must not guess."""
+    try:
+        with db.session(str(lab.spec.node_address(node)), 3306, "lab_admin", lab.secrets["LAB_ADMIN_PASSWORD"],
+                        timeout=10) as conn:
+            return db.query(conn, sql)
+    except (pymysql.MySQLError, OSError) as exc:
+        raise FaultError(f"{node}: {sql!r} failed: {exc}") from None
+
+
+WRITESET_LIMITS: dict[str, tuple[int, int]] = {"wsrep_max_ws_size": (1024, 2147483647),
+                                                "wsrep_max_ws_rows": (0, 1048576)}
+"""Galera's writeset limits (global, dynamic) and the range MariaDB accepts for each."""
+
+
+def set_global_sql(values: dict[str, int]) -> str:
+    """`SET GLOBAL a = 1, b = 2` for writeset limits only, each value checked against its range."""
+    for name, value in values.items():
+        if name not in WRITESET_LIMITS:
+            raise ValueError(f"{name} is not a writeset limit ({', '.join(WRITESET_LIMITS)})")
+        low, high = WRITESET_LIMITS[name]
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} = {value!r}: use an integer from {low} to {high}")
+    return "SET GLOBAL " + ", ".join(f"{name} = {value}" for name, value in values.items())
+
+
+@revivable
+class WritesetLimit(Fault):
+    """Every Galera node refuses a transaction whose writeset passes `max_ws_size` bytes or
+    `max_ws_rows` rows (SET GLOBAL on each node). Heal: each node's own previous values back.
+
+    Why at run time: both limits are dynamic, re-creating the lab with them would cost a minute,
+    and a node restarted meanwhile starts from its rendered config anyway.
+
+        with WritesetLimit(lab, max_ws_size=4 << 20):   # a 40 MB bulk UPDATE now fails (1105)
+            ...
+    """
+
+    name = "writeset-limit"
+
+    def __init__(self, lab: LabLike, max_ws_size: int | None = None, max_ws_rows: int | None = None):
+        limits = {name: v for name, v in (("wsrep_max_ws_size", max_ws_size), ("wsrep_max_ws_rows", max_ws_rows))
+                  if v is not None}
+        if not limits:
+            raise ValueError("a writeset limit needs max_ws_size or max_ws_rows")
+        set_global_sql(limits)  # refuse a value out of range before anything runs
+        super().__init__(lab, ",".join(lab.spec.node_names), **limits)
+        self._previous: dict[str, dict[str, int]] = {}
+
+    def _state(self) -> dict[str, Any]:
+        return {"previous": self._previous}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._previous = {str(n): {str(k): int(v) for k, v in values.items()}
+                          for n, values in (state.get("previous") or {}).items()}
+
+    def _inject(self) -> None:
+        names = list(self.detail)
+
+        def limit(node: str) -> None:
+            row = node_sql(self.lab, node, "SELECT " + ", ".join(f"@@global.{n}" for n in names))[0]
+            self._previous[node] = {n: int(v) for n, v in zip(names, row, strict=True)}
+            node_sql(self.lab, node, set_global_sql(dict(self.detail)))
+        on_every_node(self.lab.spec.node_names, limit)
+
+    def _restore(self) -> None:
+        def restore(node: str) -> None:
+            try:
+                container_pid(self.lab, node)
+            except FaultError:
+                return  # not running: it starts again from its config
+            node_sql(self.lab, node, set_global_sql(self._previous[node]))
+        on_every_node(list(self._previous), restore)
+
+
+def on_every_node(nodes: Sequence[str], fn: Callable[[str], None]) -> None:
+    """`fn(node)` on every node at once (a loaded host answers one SQL statement in seconds);
+    FaultError naming every node that failed, after all have run."""
+    with ThreadPoolExecutor(max(1, len(nodes))) as pool:
+        futures = {node: pool.submit(fn, node) for node in nodes}
+    errors = [str(exc) if isinstance(exc, FaultError) else f"{node}: {exc!r}"
+              for node, exc in ((node, f.exception()) for node, f in futures.items()) if exc is not None]
+    if errors:
+        raise FaultError("; ".join(errors))
 
 
 def sweep(lab: LabLike) -> list[str]:

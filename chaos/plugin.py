@@ -387,6 +387,11 @@ class Faults:
         from chaos.faults import Latency
         return self.inject(Latency(self.lab, self.target(target), delay_ms, jitter_ms))
 
+    def writeset_limit(self, max_ws_size: int | None = None, max_ws_rows: int | None = None) -> Any:
+        """Every node refuses a transaction beyond these writeset limits until the heal."""
+        from chaos.faults import WritesetLimit
+        return self.inject(WritesetLimit(self.lab, max_ws_size, max_ws_rows))
+
     def heal_all(self) -> None:
         for fault in reversed(self.injected):
             if fault.active:

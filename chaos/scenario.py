@@ -431,7 +431,7 @@ class Scenario:
 
         Fails on any anomaly the model forbids. With `allow_loss` (a crash of every node with
         settings that do not flush each commit), once appends were lost (lost appends, or reads
-        before and after the crash that fork) what the checker finds is the scenario's finding,
+        before the crash of a tail the crash then lost) what the checker finds is the scenario's finding,
         recorded, not a failure: once committed appends are lost, later appends
         continue the lists from an older state, so reads taken before the crash and after it
         disagree (incompatible orders) and cycles run through the lost versions; all of it is
@@ -443,7 +443,7 @@ class Scenario:
         self.verdicts["consistency"] = verdict
         self.figures["consistency"] = runner.figures(verdict, policy.describe(), self.history.ops())
         assert verdict.committed > 0, "no list-append transaction committed"
-        lost = verdict.lost_appends or verdict.counts.get("incompatible-order", 0)
+        lost = verdict.lost_appends or verdict.orders_broken_by_loss()
         if allow_loss and lost:
             self.figures["consistency"]["finding"] = True
             found = ", ".join(f"{name} {n}" for name, n in verdict.counts.items())

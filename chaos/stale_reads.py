@@ -72,7 +72,8 @@ from typing import Any, Iterator
 import pymysql
 
 from chaos.checkers import latency_percentiles
-from lab import reach
+from lab import db
+from lab.grammar import duration_seconds
 from lab.tiers import TIERS
 
 VALUES: tuple[int, ...] = (0, 1, 3, 7, 15)
@@ -409,10 +410,8 @@ class Paths:
 
 def _connect(user: str, password: str, ep: Endpoint | tuple[str, int], timeout: float = 5.0,
              database: str | None = DATABASE) -> pymysql.connections.Connection:
-    host, port = reach.endpoint(*((ep.host, ep.port) if isinstance(ep, Endpoint) else ep))  # lab/reach.py
-    return pymysql.connect(host=host, port=port, user=user, password=password, database=database,
-                           connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
-                           autocommit=True, charset="utf8mb4")
+    host, port = (ep.host, ep.port) if isinstance(ep, Endpoint) else ep
+    return db.connect(host, port, user, password, database, timeout)
 
 
 # --- worker processes ------------------------------------------------------------------------
@@ -684,6 +683,30 @@ def provider_option(conn: pymysql.connections.Connection, name: str) -> str | No
     return None
 
 
+def provider_seconds(conn: pymysql.connections.Connection, name: str) -> float | None:
+    """A Galera duration option in seconds, as wsrep_provider_options shows it: an ISO 8601
+    period (`PT30S`), or, once set through its system variable on MariaDB 11.x, `30.000000`."""
+    value = provider_option(conn, name)
+    if value is None:
+        return None
+    return duration_seconds(value) if value.startswith("PT") else float(value)
+
+
+def set_provider_seconds(conn: pymysql.connections.Connection, name: str, seconds: float) -> None:
+    """Set a Galera duration option at run time.
+
+    Why two ways: MariaDB 11.x (11.8 here) loads the provider as the `wsrep_provider` plugin, whose
+    options are system variables (`repl.causal_read_timeout` is `wsrep_provider_repl_causal_read_timeout`,
+    in seconds), and refuses `SET GLOBAL wsrep_provider_options` while it is loaded (error 1210);
+    10.11 has only wsrep_provider_options."""
+    variable = "wsrep_provider_" + name.replace(".", "_")
+    if _scalar(conn, "SELECT COUNT(*) FROM information_schema.GLOBAL_VARIABLES "
+                     f"WHERE VARIABLE_NAME = '{variable.upper()}'"):
+        conn.query(f"SET GLOBAL {variable} = {seconds:g}")
+    else:
+        conn.query(f"SET GLOBAL wsrep_provider_options='{name}=PT{seconds:g}S'")
+
+
 def node_state(paths: Paths, node: str) -> dict[str, str]:
     conn = _admin(paths, node, timeout=3)
     try:
@@ -765,11 +788,11 @@ def held_reader(paths: Paths, node: str, causal_read_timeout_s: float, say: Say 
     waited on until Synced with an empty queue (LabError-free: raises RuntimeError if not).
     """
     admin = _admin(paths, node)
-    old_timeout = provider_option(admin, "repl.causal_read_timeout") or "PT30S"
-    info: dict[str, Any] = {"node": node, "causal_read_timeout_was": old_timeout}
+    old_timeout = provider_seconds(admin, "repl.causal_read_timeout") or 30.0
+    info: dict[str, Any] = {"node": node, "causal_read_timeout_was": f"PT{old_timeout:g}S"}
     hold = None
     try:
-        admin.query(f"SET GLOBAL wsrep_provider_options='repl.causal_read_timeout=PT{causal_read_timeout_s:g}S'")
+        set_provider_seconds(admin, "repl.causal_read_timeout", causal_read_timeout_s)
         hold = _admin(paths, node, timeout=30)
         if desync:
             hold.query("SET GLOBAL wsrep_desync=ON")
@@ -790,7 +813,7 @@ def held_reader(paths: Paths, node: str, causal_read_timeout_s: float, say: Say 
         admin = _admin(paths, node)  # fresh: the old one may have died with the hold
         try:
             admin.query("SET GLOBAL wsrep_desync=OFF")
-            admin.query(f"SET GLOBAL wsrep_provider_options='repl.causal_read_timeout={old_timeout}'")
+            set_provider_seconds(admin, "repl.causal_read_timeout", old_timeout)
         finally:
             _close(admin)
         state: dict[str, str] = {}

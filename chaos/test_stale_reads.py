@@ -143,7 +143,7 @@ def test_lab_left_as_found(lab: Lab, result: sr.StudyResult) -> None:
         conn = sr._admin(paths, node)
         try:
             assert sr._scalar(conn, "SELECT @@global.wsrep_sync_wait") == lab.spec.galera.wsrep_sync_wait
-            assert sr.provider_option(conn, "repl.causal_read_timeout") == "PT30S"
+            assert sr.provider_seconds(conn, "repl.causal_read_timeout") == 30.0
         finally:
             conn.close()
 

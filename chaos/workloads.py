@@ -36,7 +36,7 @@ from typing import Any
 import pymysql
 
 from chaos.history import History, Op, Outcome
-from lab import db, reach
+from lab import db
 from lab.status import page_title
 
 WRITES_TABLE = "lab.chaos_writes"
@@ -111,11 +111,8 @@ class Endpoint:
         return cls(str(lab.spec.node_address(node)), 3306, "lab_admin", lab.secrets["LAB_ADMIN_PASSWORD"])
 
     def connect(self, timeout: float, read_timeout: float | None = None) -> pymysql.connections.Connection:
-        host, port = reach.endpoint(self.host, self.port)  # a lab address: directly or published (lab/reach.py)
-        return pymysql.connect(host=host, port=port, user=self.user, password=self.password,
-                               database=self.database, connect_timeout=timeout,
-                               read_timeout=read_timeout or timeout, write_timeout=read_timeout or timeout,
-                               autocommit=True, charset="utf8mb4")
+        return db.connect(self.host, self.port, self.user, self.password, self.database, timeout,
+                          read_timeout=read_timeout)
 
 
 def ensure_tables(endpoint: Endpoint) -> None:

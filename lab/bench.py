@@ -34,14 +34,16 @@ def bench_spec(extra: list[tuple[str, Any]] | None = None, profile: str | None =
 
 
 def remove_images(spec: LabSpec, plan_proxy: str, plan_app: str) -> None:
-    """Delete the lab's images and the base image of the current namespace, so the next `up`
+    """Delete the lab's images and their base images in the current namespace, so the next `up`
     is a true cold start. Never the shared namespace: other labs run from it."""
     if images.namespace() == images.DEFAULT_NAMESPACE:
         raise LabError(f"refusing to delete the shared {images.DEFAULT_NAMESPACE}/* images; "
                        f"a cold start builds in a namespace of its own ({COLD_NAMESPACE})")
     cli = docker.from_env()
     # never a user's own image (proxy.proxysql_image): nothing here could rebuild it
-    tags = [d.tag for d in image_defs(spec, plan_proxy, plan_app) if not d.external] + [images.base_image()]
+    defs = image_defs(spec, plan_proxy, plan_app)
+    bases = sorted({images.base_image(d.debian) for d in defs if d.needs_base})
+    tags = [d.tag for d in defs if not d.external] + bases
     for tag in tags:
         if images.image_present(tag, cli):
             cli.images.remove(tag, force=True)

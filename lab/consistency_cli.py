@@ -75,6 +75,11 @@ def cmd_consistency(args: argparse.Namespace) -> int:
     except ValueError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}")
         return 2
+    status = lab.status()
+    if not status.healthy:
+        err_console.print(f"[bold red]error:[/bold red] lab {spec.project} is not healthy "
+                          f"({', '.join(status.unhealthy_parts())}): run `galera-lab up` first")
+        return 2
     out = err_console if args.json else console
     study = findings.run_study(lab, config, lambda m: out.print(f"[dim]{m}[/dim]"))
     command = "galera-lab consistency " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "galera-lab consistency"

@@ -17,13 +17,22 @@ from lab import reach
 
 
 def connect(host: str, port: int, user: str, password: str, database: str | None = None,
-            timeout: float = 3.0, autocommit: bool = True) -> pymysql.connections.Connection:
-    """A fresh connection; connect/read/write time-outs bound every call made on it. A lab address
-    is reached the way its lab's host reach says (lab/reach.py: directly, or a port on 127.0.0.1)."""
+            timeout: float = 3.0, autocommit: bool = True,
+            read_timeout: float | None = None) -> pymysql.connections.Connection:
+    """A fresh connection; connect/read/write time-outs bound every call made on it (`timeout`,
+    or `read_timeout` for reads and writes when given). A lab address is reached the way its
+    lab's host reach says (lab/reach.py: directly, or a port on 127.0.0.1).
+
+    Without TLS: the lab configures none, and PyMySQL 1.2 otherwise builds a TLS context for
+    every connection (about 45 ms of CPU loading the system's CA store, with the GIL held) and
+    negotiates TLS wherever the server offers it (ProxySQL's frontend, MariaDB 11.8). The
+    availability probe opens 20 connections a second: that cost made its own connections slow,
+    and the dashboard drew the slowness as unavailability."""
     host, port = reach.endpoint(host, port)
+    io_timeout = read_timeout or timeout
     return pymysql.connect(host=host, port=port, user=user, password=password, database=database,
-                           connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
-                           autocommit=autocommit, charset="utf8mb4")
+                           connect_timeout=timeout, read_timeout=io_timeout, write_timeout=io_timeout,
+                           autocommit=autocommit, charset="utf8mb4", ssl_disabled=True)
 
 
 @contextmanager

@@ -41,5 +41,6 @@ REGRESSION_FIGURES: dict[str, Figure] = {
     "ist_synced_s": Figure("s", "a node started after a short outage Synced again by IST"),
     "sst_synced_s": Figure("s", "a node started after an outage past gcache.size Synced again by SST"),
     "recovery_ist_s": Figure("s", "a node stopped by a full disk Synced again by IST once space is back"),
+    "streamed_write_p99_ms": Figure("ms", "the writer's p99 latency while a bulk UPDATE streams in fragments"),
 }
 """Figure name (a key of a scenario's `figures` in results.json) → unit and meaning."""

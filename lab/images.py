@@ -28,6 +28,7 @@ from lab import chamilo_layer
 from lab.errors import LabError
 from lab.paths import CHAMILO, IMAGES
 from lab.spec import LabSpec
+from lab.versions import APP_DEBIAN
 
 NAMESPACE_ENV = "GALERA_LAB_IMAGE_NAMESPACE"
 DEFAULT_NAMESPACE = "galera-lab"
@@ -46,6 +47,7 @@ class ImageDef:
     dockerfile: str = "Dockerfile"
     buildargs: dict[str, str] = field(default_factory=dict)
     needs_base: bool = True
+    debian: str = APP_DEBIAN  # the Debian suite of the base image it builds FROM (when needs_base)
     offline: bool = True  # False: the build downloads from outside Debian's mirror
     exclude: tuple[str, ...] = ()  # top-level context entries the build ignores (.dockerignore)
     include_only: tuple[str, ...] = ()  # when set, only these top-level entries count for the hash
@@ -110,9 +112,9 @@ def tag(name: str) -> str:
     return f"{namespace()}/{name}"
 
 
-def base_image() -> str:
-    """The Debian base every offline image builds FROM."""
-    return tag("debian:bookworm")
+def base_image(debian: str = APP_DEBIAN) -> str:
+    """The Debian base an offline image builds FROM: `debian:<suite>`, one per release in use."""
+    return tag(f"debian:{debian}")
 
 
 def _safe_tag(text: str) -> str:
@@ -120,12 +122,17 @@ def _safe_tag(text: str) -> str:
 
 
 def mariadb_image(spec: LabSpec) -> ImageDef:
+    """The Galera image of the spec's MariaDB series: `mariadb:<version>-<suite>` built on that
+    suite's base, or on the official image; the build checks the series it got (MARIADB_SERIES)."""
     ctx = IMAGES / "galera"
+    release = spec.galera.release
     if spec.galera.source == "official":
-        return ImageDef("mariadb", tag(f"mariadb:{_safe_tag(spec.galera.official_image)}-official"), ctx,
-                        "Dockerfile.official", {"MARIADB_IMAGE": spec.galera.official_image},
-                        needs_base=False, offline=False)
-    return ImageDef("mariadb", tag("mariadb:10.11-bookworm"), ctx, buildargs={"BASE_IMAGE": base_image()})
+        ref = spec.galera.official_ref
+        return ImageDef("mariadb", tag(f"mariadb:{_safe_tag(ref)}-official"), ctx, "Dockerfile.official",
+                        {"MARIADB_IMAGE": ref, "MARIADB_SERIES": release.version}, needs_base=False, offline=False)
+    return ImageDef("mariadb", tag(f"mariadb:{release.version}-{release.debian}"), ctx,
+                    buildargs={"BASE_IMAGE": base_image(release.debian), "MARIADB_SERIES": release.version},
+                    debian=release.debian)
 
 
 def haproxy_image() -> ImageDef:
@@ -206,40 +213,40 @@ def _speed_up_package_installs(rootfs: Path) -> None:
     (rootfs / "etc/apt/apt.conf.d/90galera-lab").write_text(BASE_APT_CONF)
 
 
-def _import(tar: IO[bytes], progress: Progress) -> None:
+def _import(tar: IO[bytes], debian: str, progress: Progress) -> None:
     """`docker import` a root filesystem tarball as the base image (LANG set in its config)."""
-    progress(f"importing {base_image()}")
-    imp = subprocess.run(["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", base_image()],
+    progress(f"importing {base_image(debian)}")
+    imp = subprocess.run(["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", base_image(debian)],
                          stdin=tar, capture_output=True, text=True)
     if imp.returncode != 0:
         raise LabError(f"docker import of the base image failed: {imp.stderr.strip()}")
 
 
-def build_base_image(progress: Progress) -> None:
-    """Make the Debian base image without a registry: a minbase root filesystem from the
-    machine's own Debian mirror, imported. mmdebstrap where it is installed (apt downloads in
-    parallel and it streams a tarball: 16 s here against debootstrap's 30 s on the cold start's
-    path), else debootstrap."""
+def build_base_image(progress: Progress, debian: str = APP_DEBIAN) -> None:
+    """Make the Debian base image of suite `debian` without a registry: a minbase root filesystem
+    from the machine's own Debian mirror (which serves every supported suite), imported.
+    mmdebstrap where it is installed (apt downloads in parallel and it streams a tarball: 16 s
+    here against debootstrap's 30 s on the cold start's path), else debootstrap."""
     mirror = debian_mirror()
     if shutil.which("mmdebstrap") is not None:
-        _mmdebstrap(mirror, progress)
+        _mmdebstrap(mirror, debian, progress)
     elif shutil.which("debootstrap") is not None:
-        _debootstrap(mirror, progress)
+        _debootstrap(mirror, debian, progress)
     else:
         raise LabError("neither mmdebstrap nor debootstrap is installed: `apt-get install mmdebstrap` (or "
                        "debootstrap); the base image is built with it when no registry can be reached")
 
 
-def _mmdebstrap(mirror: str, progress: Progress) -> None:
-    progress(f"mmdebstrap bookworm from {mirror} (about 15 s)")
+def _mmdebstrap(mirror: str, debian: str, progress: Progress) -> None:
+    progress(f"mmdebstrap {debian} from {mirror} (about 15 s)")
     # the same dpkg and apt settings as _speed_up_package_installs, given as options: mmdebstrap
     # uses them while it installs and leaves them in the tree (etc/*/99mmdebstrap)
     options = [f"--dpkgopt={line}" for line in BASE_DPKG_CFG.splitlines()] + [f"--aptopt={BASE_APT_CONF.strip()}"]
-    proc = subprocess.Popen(["mmdebstrap", "--variant=minbase", "--quiet", *options, "bookworm", "-", mirror],
+    proc = subprocess.Popen(["mmdebstrap", "--variant=minbase", "--quiet", *options, debian, "-", mirror],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     try:
-        _import(proc.stdout, progress)
+        _import(proc.stdout, debian, progress)
     finally:
         proc.stdout.close()
         err = proc.stderr.read().decode(errors="replace")
@@ -249,10 +256,10 @@ def _mmdebstrap(mirror: str, progress: Progress) -> None:
         raise LabError(f"mmdebstrap failed (is the Debian mirror {mirror} reachable?):\n{tail}")
 
 
-def _debootstrap(mirror: str, progress: Progress) -> None:
-    progress(f"debootstrap bookworm from {mirror} (about 30 s; mmdebstrap, where installed, takes half)")
+def _debootstrap(mirror: str, debian: str, progress: Progress) -> None:
+    progress(f"debootstrap {debian} from {mirror} (about 30 s; mmdebstrap, where installed, takes half)")
     with tempfile.TemporaryDirectory(prefix="galera-lab-rootfs-") as tmp:
-        proc = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", tmp, mirror],
+        proc = subprocess.run(["debootstrap", "--variant=minbase", debian, tmp, mirror],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.splitlines()[-5:] + proc.stderr.splitlines()[-5:])
@@ -260,14 +267,14 @@ def _debootstrap(mirror: str, progress: Progress) -> None:
         _speed_up_package_installs(Path(tmp))
         tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
         assert tar.stdout is not None
-        _import(tar.stdout, progress)
+        _import(tar.stdout, debian, progress)
         tar.wait()
 
 
 def build(image: ImageDef, progress: Progress, cli: docker.DockerClient, nocache: bool = False) -> None:
     """Build one image with the classic builder, streaming its steps to `progress` (nocache: the bench's cold build)."""
-    if image.needs_base and not image_present(base_image(), cli):
-        build_base_image(progress)
+    if image.needs_base and not image_present(base_image(image.debian), cli):
+        build_base_image(progress, image.debian)
     labels = {HASH_LABEL: image.context_hash()}
     buildargs = dict(image.buildargs)
     if image.label_in_dockerfile:
@@ -316,8 +323,9 @@ class Builds:
         for image in self.todo:
             if image.external:
                 raise LabError(image.missing_hint or f"image {image.tag} is not on this machine")
-        if any(image.needs_base for image in self.todo) and not image_present(base_image(), self.cli):
-            build_base_image(self.progress)
+        for debian in sorted({image.debian for image in self.todo if image.needs_base}):
+            if not image_present(base_image(debian), self.cli):
+                build_base_image(self.progress, debian)
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.todo)))
         for image in self.todo:
             self.progress(f"building {image.tag}")

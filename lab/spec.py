@@ -20,6 +20,7 @@ from lab.figures import REGRESSION_FIGURES
 from lab.grammar import (ArchivePath, ChamiloVersion, DebPath, IfName, ImageRef, Project, ProviderKey, ProviderValue,
                          Sha256, Size, Version, duration_seconds, printable, shown)
 from lab.paths import PROFILES
+from lab.versions import DEFAULT_VERSION, RELEASES, MariaDBVersion, Release, series_of
 
 IPv4Net = ipaddress.IPv4Network
 IPv4Addr = ipaddress.IPv4Address
@@ -54,10 +55,13 @@ class GaleraSpec(_Strict):
     """MariaDB Galera nodes: count, where the image comes from, and the replication settings."""
 
     nodes: int = Field(3, description="Galera node count; 3 or more keeps quorum after one failure")
+    version: MariaDBVersion = Field(DEFAULT_VERSION, description="MariaDB series: 10.11 (Debian bookworm) or 11.8 "
+                                    "(Debian trixie); lab/versions.py")
     source: Literal["debian", "official"] = Field(
         "debian", description="debian: built offline from Debian packages; official: the mariadb image"
     )
-    official_image: ImageRef = "mariadb:10.11"
+    official_image: ImageRef | None = Field(None, description="official source: the image to build on "
+                                            "(default: mariadb:<version>)")
     wsrep_sync_wait: int = Field(0, ge=0, le=15)
     sst_method: Literal["rsync", "mariabackup"] = "rsync"
     provider_options: dict[ProviderKey, ProviderValue] = Field(
@@ -69,6 +73,9 @@ class GaleraSpec(_Strict):
         default_factory=dict, description="node → size: that node's datadir is a size-limited tmpfs instead of its "
         "named volume, so that it can fill up (the chaos suite's full-disk scenario); it lives in RAM and is "
         "emptied at every stop of the node, which then rejoins by a full SST")
+    innodb_snapshot_isolation: bool | None = Field(
+        None, description="REPEATABLE READ refuses a write that would lose an update (error 1020); None: the "
+        "server's default (OFF on 10.11, ON on 11.8)")
 
     @field_validator("nodes")
     @classmethod
@@ -100,6 +107,26 @@ class GaleraSpec(_Strict):
             except ValueError as exc:
                 raise ValueError(f"evs.suspect_timeout: {exc}") from None
         return v
+
+    @model_validator(mode="after")
+    def _official_image_is_the_version(self) -> GaleraSpec:
+        """An official image whose tag names another series would run a version the lab did not
+        choose the config for (a tag without a series, e.g. a digest or `latest`, is the user's call)."""
+        series = series_of(self.official_image) if self.official_image else None
+        if series is not None and series != self.version:
+            raise ValueError(f"galera.official_image {self.official_image} is MariaDB {series}, but galera.version is "
+                             f"{self.version}; set galera.version: \"{series}\" or use mariadb:{self.version}")
+        return self
+
+    @property
+    def release(self) -> Release:
+        """The chosen series with its Debian release and official image."""
+        return RELEASES[self.version]
+
+    @property
+    def official_ref(self) -> str:
+        """The official image the `official` source builds on."""
+        return self.official_image or self.release.official_image
 
     @property
     def suspect_timeout_s(self) -> float:

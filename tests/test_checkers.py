@@ -14,6 +14,7 @@ from chaos.checkers import (
     downtime,
     latency_percentiles,
     time_to_event,
+    write_impact,
 )
 from chaos.history import History, Op
 
@@ -343,3 +344,17 @@ def test_latency_percentiles_empty() -> None:
         "p99": None,
         "max": None,
     }
+
+
+def test_write_impact_counts_acknowledged_writes_started_in_the_window() -> None:
+    ops = [Op("w", "write", str(i), i, 10.0 + i, 10.0 + i + 0.01 * (i + 1), "ok") for i in range(10)]
+    ops += [Op("w", "write", "x", 0, 12.5, 12.6, "fail"), Op("w", "write", "y", 0, 9.0, 9.5, "ok"),
+            Op("p", "connect", None, None, 11.0, 11.1, "ok")]
+    impact = write_impact(ops, 10.0, 15.0)  # writes 0..5 and the failed one
+    assert (impact.acknowledged, impact.failed, impact.per_s) == (6, 1, 1.2)
+    assert (impact.p50_ms, impact.p99_ms, impact.max_ms) == (30.0, 60.0, 60.0)
+    assert impact.to_dict()["seconds"] == 5.0
+    empty = write_impact([], 1.0, 2.0)
+    assert empty.acknowledged == 0 and empty.p99_ms is None
+    with pytest.raises(ValueError):
+        write_impact(ops, 2.0, 2.0)

@@ -199,6 +199,20 @@ def test_incompatible_order() -> None:
     assert not verdict.ok and verdict.strongest_model is None
 
 
+def test_an_incompatible_order_made_by_reading_a_lost_tail_is_told_apart() -> None:
+    """A client read [1, 2] before a crash lost 2; after it, 3 was appended: the final read is
+    [1, 3]. Loss explains that order; the same values in two orders (above) are not explained."""
+    lost_tail = [txn("a", [ap(1, 1)], 1, 2), txn("b", [ap(1, 2)], 3, 4), txn("c", [r(1, [1, 2])], 5, 6),
+                 txn("d", [ap(1, 3)], 7, 8), txn("e", [r(1, [1, 3])], 9, 10)]
+    verdict = check(lost_tail, model="serializable")
+    assert set(verdict.violations) == {"incompatible-order", "lost-append"}
+    assert one(verdict, "incompatible-order").details["read_lost_values"] is True
+    assert verdict.orders_broken_by_loss()
+    reordered = [txn("a", [ap(1, 1)], 1, 2), txn("b", [ap(1, 2)], 1, 2), txn("c", [r(1, [1, 2])], 3, 4),
+                 txn("d", [r(1, [2, 1])], 3, 4)]
+    assert not check(reordered, model="serializable").orders_broken_by_loss()
+
+
 def test_garbage_read() -> None:
     history = [txn("a", [ap(1, 1)], 1, 2), txn("b", [r(1, [1, 99])], 3, 4)]
     verdict = check(history, model="read-committed")

@@ -275,3 +275,89 @@ def test_state_path_collapses_repeats_and_errors() -> None:
     assert state_transfer_in_log(ist) == "IST"
     assert state_transfer_in_log("WSREP: Receiving IST: 10 writesets\nIST received: u:9") == "IST"
     assert state_transfer_in_log("nothing") == "none"
+
+
+class FakeNode:
+    """A running node container whose server variables are a dict."""
+
+    def __init__(self, values: dict[str, int]):
+        self.values = values
+        self.attrs = {"State": {"Status": "running", "Pid": 42}}
+
+    def sql(self, sql: str) -> list[tuple[Any, ...]]:
+        """SELECT @@global.x, … or SET GLOBAL x = 1, …, as `faults.node_sql` sends them."""
+        if sql.startswith("SELECT "):
+            names = [part.strip().removeprefix("@@global.") for part in sql.removeprefix("SELECT ").split(",")]
+            return [tuple(self.values[n] for n in names)]
+        for part in sql.removeprefix("SET GLOBAL ").split(","):
+            name, value = (x.strip() for x in part.split("="))
+            self.values[name] = int(value)
+        return []
+
+
+class SqlLab:
+    """A lab whose nodes are `FakeNode`s, for Docker (is it running?) and SQL alike."""
+
+    def __init__(self) -> None:
+        self.spec = load_spec(None, [("proxy.kind", "haproxy"), ("app.kind", "probe"), ("project", "wl")])
+        self.nodes = {self.spec.container(n): FakeNode({"wsrep_max_ws_size": 2147483647 - i,
+                                                         "wsrep_max_ws_rows": 0})
+                      for i, n in enumerate(self.spec.node_names)}
+        self.docker = self
+        self.containers = self
+
+    def get(self, name: str) -> FakeNode:
+        return self.nodes[name]
+
+
+@pytest.fixture
+def sql_lab(monkeypatch: pytest.MonkeyPatch) -> SqlLab:
+    lab = SqlLab()
+    monkeypatch.setattr(faults, "node_sql", lambda lab, node, sql: lab.get(lab.spec.container(node)).sql(sql))
+    return lab
+
+
+def test_writeset_limit_sets_every_node_and_heals_each_to_its_own_value(sql_lab: SqlLab) -> None:
+    lab = sql_lab
+    before = {name: dict(node.values) for name, node in lab.nodes.items()}
+    fault = faults.WritesetLimit(lab, max_ws_size=4096)  # type: ignore[arg-type]
+    with fault:
+        assert {node.values["wsrep_max_ws_size"] for node in lab.nodes.values()} == {4096}
+        assert {node.values["wsrep_max_ws_rows"] for node in lab.nodes.values()} == {0}
+        record = fault.to_record()
+    assert {name: node.values for name, node in lab.nodes.items()} == before
+    assert fault.event.detail == {"wsrep_max_ws_size": 4096}
+    # another process heals it from its record (the workshop's ledger)
+    again = faults.WritesetLimit(lab, max_ws_rows=10)  # type: ignore[arg-type]
+    again.apply()
+    revived = faults.revive(lab, again.to_record())  # type: ignore[arg-type]
+    revived.heal()
+    again.healed_elsewhere()
+    assert {name: node.values for name, node in lab.nodes.items()} == before
+    assert record["state"]["previous"]["node1"] == {"wsrep_max_ws_size": 2147483647}
+
+
+def test_writeset_limit_refuses_values_out_of_range_before_running(sql_lab: SqlLab) -> None:
+    lab = sql_lab
+    with pytest.raises(ValueError, match="wsrep_max_ws_size = 10: use an integer from 1024"):
+        faults.WritesetLimit(lab, max_ws_size=10)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs max_ws_size or max_ws_rows"):
+        faults.WritesetLimit(lab)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a writeset limit"):
+        faults.set_global_sql({"wsrep_on": 0})
+    assert faults.set_global_sql({"wsrep_max_ws_size": 2048, "wsrep_max_ws_rows": 5}) == \
+        "SET GLOBAL wsrep_max_ws_size = 2048, wsrep_max_ws_rows = 5"
+
+
+def test_on_every_node_runs_all_and_names_every_failure() -> None:
+    seen: list[str] = []
+
+    def fn(node: str) -> None:
+        seen.append(node)
+        if node == "node2":
+            raise FaultError("node2: 'SET GLOBAL …' failed: refused")
+        if node == "node3":
+            raise OSError("gone")
+    with pytest.raises(FaultError, match=r"^node2: 'SET GLOBAL …' failed: refused; node3: OSError\('gone'\)$"):
+        faults.on_every_node(["node1", "node2", "node3"], fn)
+    assert sorted(seen) == ["node1", "node2", "node3"]

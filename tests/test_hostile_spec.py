@@ -60,7 +60,9 @@ IP = st.integers(0, 255).map(lambda i: f"198.18.{i // 64}.{i}")
 LEAVES: dict[str, st.SearchStrategy[Any]] = {
     "project": _rx(r"[a-z0-9][a-z0-9_-]{0,12}"),
     "galera.nodes": st.integers(1, 10),
+    "galera.version": st.sampled_from(["10.11", "11.8", 11.8]),
     "galera.source": st.sampled_from(["debian", "official"]),
+    "galera.innodb_snapshot_isolation": st.sampled_from([None, True, False]),
     "galera.official_image": _rx(r"[a-z0-9]{1,6}(/[a-z0-9]{1,6})?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,8})?"),
     "galera.wsrep_sync_wait": st.integers(-1, 16),
     "galera.sst_method": st.sampled_from(["rsync", "mariabackup"]),
@@ -138,7 +140,10 @@ def _check_galera(text: str, spec: LabSpec, node: str) -> None:
     assert set(groups) == {"mysqld"}
     options = dict(groups["mysqld"])
     assert len(options) == len(groups["mysqld"]), "an option set twice"
-    assert set(options) == GALERA_OPTIONS, "nothing but the lab's own options"
+    snapshot = spec.galera.innodb_snapshot_isolation
+    optional = set() if snapshot is None else {"innodb_snapshot_isolation"}
+    assert set(options) == GALERA_OPTIONS | optional, "nothing but the lab's own options"
+    assert options.get("innodb_snapshot_isolation") == (None if snapshot is None else "ON" if snapshot else "OFF")
     assert options["innodb_buffer_pool_size"] == spec.galera.innodb_buffer_pool_size
     assert options["wsrep_cluster_name"] == spec.project
     assert options["wsrep_node_name"] == node

@@ -203,3 +203,32 @@ def test_datadir_tmpfs_mounts_a_size_limited_tmpfs_for_that_node_only(tmp_path: 
     assert volume["name"] == "galera-lab-node3-tmpfs" and volume["labels"] == {"galera-lab.project": "galera-lab"}
     assert volume["driver_opts"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=256M"}
     assert "node3-data" in doc["volumes"]
+
+
+def _mysqld(stack: Path, node: str = "node1") -> configparser.SectionProxy:
+    cp = configparser.ConfigParser(allow_no_value=True, strict=True)
+    text = (stack / "galera" / f"{node}.cnf").read_text()
+    cp.read_string("\n".join(ln for ln in text.splitlines() if not ln.startswith("!")))
+    return cp["mysqld"]
+
+
+@pytest.mark.parametrize("version", ["10.11", "11.8"])
+def test_galera_config_per_version(tmp_path: Path, version: str) -> None:
+    """The same options on both series (each series' mariadbd accepts them: tests/test_versions.py),
+    the provider where Debian's galera-4 puts it on both releases; the image is the version's."""
+    plan = make_plan(load_spec(None, [("galera.version", version)]), "proxysql")
+    render(plan, tmp_path)
+    m = _mysqld(tmp_path)
+    assert m["wsrep_provider"] == "/usr/lib/galera/libgalera_smm.so" and m["wsrep_sst_method"] == "rsync"
+    assert "innodb_snapshot_isolation" not in m, "unset: the server's own default"
+    debian = {"10.11": "bookworm", "11.8": "trixie"}[version]
+    assert plan.images["mariadb"].endswith(f"/mariadb:{version}-{debian}")
+    proxysql = libconf.loads((tmp_path / "secrets" / "proxysql.cnf").read_text())
+    assert proxysql["mysql_variables"]["server_version"] == f"{version}.0-MariaDB"
+
+
+@pytest.mark.parametrize(("value", "rendered_as"), [(True, "ON"), (False, "OFF")])
+def test_snapshot_isolation_rendered_when_set(tmp_path: Path, value: bool, rendered_as: str) -> None:
+    spec = load_spec(None, [("galera.version", "11.8"), ("galera.innodb_snapshot_isolation", value)])
+    render(make_plan(spec), tmp_path)
+    assert all(_mysqld(tmp_path, node)["innodb_snapshot_isolation"] == rendered_as for node in spec.node_names)

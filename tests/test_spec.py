@@ -112,3 +112,34 @@ def test_datadir_tmpfs_names_a_node_of_the_lab() -> None:
         load_spec(None, [("galera.datadir_tmpfs", {"node4": "300M"})])
     with pytest.raises(SpecError, match="datadir_tmpfs"):
         load_spec(None, [("galera.datadir_tmpfs", {"node2": "lots"})])
+
+
+@pytest.mark.parametrize(("given", "version", "debian"), [(None, "10.11", "bookworm"), ("10.11", "10.11", "bookworm"),
+                                                         ("11.8", "11.8", "trixie"), (11.8, "11.8", "trixie")])
+def test_mariadb_versions_and_their_debian_release(given: object, version: str, debian: str) -> None:
+    """10.11 by default; an unquoted YAML `11.8` (a number) is the version it reads as."""
+    spec = load_spec(None, [("galera.version", given)] if given is not None else [])
+    assert (spec.galera.version, spec.galera.release.debian) == (version, debian)
+    assert spec.galera.official_ref == f"mariadb:{version}"
+
+
+@pytest.mark.parametrize("bad", ["12.0", "10.6", 11.4, "11.8.9", "latest"])
+def test_an_unknown_version_is_refused_listing_the_available_ones(bad: object) -> None:
+    msg = error_of(("galera.version", bad))
+    assert msg.startswith(f"command line: galera.version: {str(bad)!r} refused: expected one of ")
+    assert msg.endswith("10.11 (Debian bookworm), 11.8 (Debian trixie)")
+
+
+def test_an_official_image_of_another_series_is_refused() -> None:
+    msg = error_of(("galera.version", "11.8"), ("galera.source", "official"), ("galera.official_image", "mariadb:10.11.9"))
+    assert "mariadb:10.11.9 is MariaDB 10.11, but galera.version is 11.8" in msg
+    for own in ("mariadb:11.8.2-noble", "registry:5000/team/mariadb:11.8", "mariadb:lts", "mariadb"):
+        spec = load_spec(None, [("galera.version", "11.8"), ("galera.official_image", own)])
+        assert spec.galera.official_ref == own
+
+
+def test_snapshot_isolation_is_the_servers_default_unless_set() -> None:
+    assert load_spec().galera.innodb_snapshot_isolation is None
+    assert load_spec(None, [("galera.innodb_snapshot_isolation", False)]).galera.innodb_snapshot_isolation is False
+    assert "galera.innodb_snapshot_isolation: 'sometimes' refused" in error_of(("galera.innodb_snapshot_isolation",
+                                                                                "sometimes"))

@@ -136,18 +136,33 @@ def _incompatible(inferred: Inferred, key: Any, ko: KeyOrder, found: Found) -> N
     txns = inferred.txns
 
     def make() -> Anomaly:
-        common = 0
-        while common < min(len(values), len(ko.order)) and values[common] == ko.order[common]:
-            common += 1
+        common = _common_prefix(values, ko.order)
         return Anomaly("incompatible-order",
                        f"{txns[t].label} read key {key} = {short(values)} and {txns[longest_reader].label} read "
                        f"{short(ko.order)}: they part at position {common}, so no single order of the appends "
                        f"explains both ({len(ko.incompatible)} read(s) of key {key} disagree with its longest read)",
                        (_ref(inferred, t), _ref(inferred, longest_reader)),
                        details={"key": key, "read": values, "longest": ko.order, "diverge_at": common,
-                                "disagreeing_reads": len(ko.incompatible)})
+                                "disagreeing_reads": len(ko.incompatible),
+                                "read_lost_values": _read_lost_values(ko)})
 
     found.add("incompatible-order", make)
+
+
+def _common_prefix(a: list[Any], b: list[Any]) -> int:
+    common = 0
+    while common < min(len(a), len(b)) and a[common] == b[common]:
+        common += 1
+    return common
+
+
+def _read_lost_values(ko: KeyOrder) -> bool:
+    """Whether every read of the key that disagrees with its longest read shows, past the point
+    where they part, only values the longest read lacks: a state that was read, then lost (after a
+    crash that loses acknowledged commits, the loss itself seen before it happened), as opposed to
+    the same values in two orders."""
+    longest = set(ko.order)
+    return all(not longest.intersection(values[_common_prefix(values, ko.order):]) for _, values, _ in ko.incompatible)
 
 
 def _internal(inferred: Inferred, found: Found) -> None:

@@ -85,6 +85,14 @@ class ListAppendVerdict(_Verdict):
     stale_reads: int
     truncated_searches: int
 
+    def orders_broken_by_loss(self) -> bool:
+        """Whether every incompatible order in the history is a read of values later lost (see
+        `item_anomalies._read_lost_values`), so that a crash allowed to lose acknowledged appends
+        explains it; False when not every one was kept to be looked at."""
+        examples = self.anomalies.get("incompatible-order", ())
+        return (len(examples) == self.counts.get("incompatible-order", 0)
+                and all(a.details.get("read_lost_values") for a in examples))
+
     def text(self) -> str:
         """The verdict and every kept explanation, for a terminal or a report."""
         orders = " + ".join(x for x, on in (("real-time order", self.realtime), ("process order", self.process_order))

@@ -18,7 +18,7 @@ import pymysql
 
 from chaos.history import History
 from chaos.transactional import client
-from chaos.transactional.client import DATABASE, Aborted, Clients, TxnClient, TxnSettings, client_rngs, endpoints
+from chaos.transactional.client import DATABASE, Aborted, Clients, TxnSettings
 from chaos.workloads import Endpoint
 from lab import db
 
@@ -67,11 +67,7 @@ def setup(endpoint: Endpoint, params: BankParams) -> None:
 
 def clients(lab: Any, history: History, settings: TxnSettings, params: BankParams = BankParams(),
             duration: float = 300.0) -> Clients:
-    eps = endpoints(lab, settings)
-    return Clients([
-        TxnClient(history, f"bank{i}", ep, settings, lambda rng: plan(params, rng),
-                  lambda conn, mops: execute(conn, mops, settings.locking_reads), duration, rng)
-        for i, (ep, rng) in enumerate(zip(eps, client_rngs(settings.seed, settings.clients)))])
+    return client.make_clients(lab, history, settings, "bank", lambda rng: plan(params, rng), execute, duration)
 
 
 def final_reads(lab: Any, history: History) -> None:

@@ -198,9 +198,17 @@ class Clients:
         self.stop()
 
 
-def client_rngs(seed: int, n: int) -> list[random.Random]:
-    """One seeded generator per client, so a run's plan repeats."""
-    return [random.Random(seed * 1000 + i) for i in range(n)]
+def make_clients(lab: Any, history: History, settings: TxnSettings, prefix: str,
+                 plan: Callable[[random.Random], list[list[Any]]],
+                 execute: Callable[[pymysql.connections.Connection, list[list[Any]], bool], list[list[Any]]],
+                 duration: float) -> Clients:
+    """A workload's clients (`<prefix>0`, `<prefix>1`, …), each on its endpoint with its own
+    seeded generator, so a run's plan repeats."""
+    return Clients([
+        TxnClient(history, f"{prefix}{i}", ep, settings, plan,
+                  lambda conn, mops: execute(conn, mops, settings.locking_reads), duration,
+                  random.Random(settings.seed * 1000 + i))
+        for i, ep in enumerate(endpoints(lab, settings))])
 
 
 def final_reads(lab: Any, history: History, read: Callable[[pymysql.connections.Connection], list[list[Any]]],

@@ -16,7 +16,7 @@ import pymysql
 
 from chaos.history import History
 from chaos.transactional import client
-from chaos.transactional.client import DATABASE, Clients, TxnClient, TxnSettings, client_rngs, endpoints
+from chaos.transactional.client import DATABASE, Clients, TxnSettings
 from chaos.workloads import Endpoint
 from lab import db
 
@@ -49,11 +49,7 @@ def setup(endpoint: Endpoint, params: CounterParams) -> None:
 
 def clients(lab: Any, history: History, settings: TxnSettings, params: CounterParams = CounterParams(),
             duration: float = 300.0) -> Clients:
-    eps = endpoints(lab, settings)
-    return Clients([
-        TxnClient(history, f"rmw{i}", ep, settings, lambda rng: plan(params, rng),
-                  lambda conn, mops: execute(conn, mops, settings.locking_reads), duration, rng)
-        for i, (ep, rng) in enumerate(zip(eps, client_rngs(settings.seed, settings.clients)))])
+    return client.make_clients(lab, history, settings, "rmw", lambda rng: plan(params, rng), execute, duration)
 
 
 def final_reads(lab: Any, history: History, params: CounterParams) -> None:

@@ -19,7 +19,7 @@ import pymysql
 
 from chaos.history import History
 from chaos.transactional import client
-from chaos.transactional.client import DATABASE, Clients, TxnClient, TxnSettings, client_rngs, endpoints
+from chaos.transactional.client import DATABASE, Clients, TxnSettings
 from chaos.workloads import Endpoint
 from lab import db
 
@@ -112,12 +112,7 @@ def clients(lab: Any, history: History, settings: TxnSettings, params: ListAppen
             duration: float = 300.0) -> tuple[Clients, KeySpace]:
     """The run's clients (not started) and their key space (for the final read)."""
     space = KeySpace(params)
-    eps = endpoints(lab, settings)
-    rngs = client_rngs(settings.seed, settings.clients)
-    return Clients([
-        TxnClient(history, f"la{i}", ep, settings, lambda rng: plan(space, rng),
-                  lambda conn, mops: execute(conn, mops, settings.locking_reads), duration, rng)
-        for i, (ep, rng) in enumerate(zip(eps, rngs))]), space
+    return client.make_clients(lab, history, settings, "la", lambda rng: plan(space, rng), execute, duration), space
 
 
 def final_reads(lab: Any, history: History, keys: list[int]) -> None:
