@@ -92,8 +92,8 @@ def test_donor_dies_during_sst(scenario: Scenario) -> None:
     scenario.figure(no_reader_s=round(no_reader, 1), readers_seen=state_path(reads.snapshot()))
     if no_reader > 0:
         scenario.note("read_path_empty", text=f"the {lab.plan.proxy_kind} VIP holder had no reader UP for "
-                      f"{no_reader:.1f} s (its donor dead, the joiner without data): plain reads through the VIP "
-                      "had no server meanwhile")
+                      f"{no_reader:.1f} s during the fault and its recovery (readers seen: "
+                      f"{' → '.join(scenario.figures['readers_seen'])}): plain reads through the VIP had no server")
     if not aborted:
         scenario.note("joiner_retried", text=f"{joiner} synced from {st.selected_donor(node_log(lab, joiner, t_kill))} "
                                              "after its donor died: Galera retried with another donor")
