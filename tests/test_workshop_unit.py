@@ -21,7 +21,7 @@ from lab.spec import load_spec
 from lab.workshop import session as session_mod
 from lab.workshop import heartbeat, ledger
 from lab.workshop.actions import ACTIONS, BackupLock, fault_keys
-from lab.workshop.checks import CHECKS, Verdict, downtimes, rolling_verdict, seconds_in
+from lab.workshop.checks import CHECKS, Verdict, docker_time, downtimes, rolling_verdict, seconds_in, with_last_restarts
 from lab.workshop.model import Exercise, ExerciseError, exercise_files, find, load_exercises, parse_exercise
 from lab.workshop.progress import Progress, load_progress, progress_path, save_progress
 from lab.workshop.session import Workshop, render_text
@@ -366,6 +366,25 @@ def test_two_down_at_once_or_one_never_restarted_is_not_done() -> None:
     one = rolling_verdict(downtimes([ev("ws-node1", "die", 10), ev("ws-node1", "start", 12),
                                      ev("ws-node2", "die", 20)], NAMES, since=0))
     assert not one.done and "node2" in one.reason
+
+
+def test_restarts_the_engine_forgot_are_read_from_the_containers_state() -> None:
+    """The engine keeps its last 256 events: node2's die/start gone, its State still says it."""
+    t0 = docker_time("2026-12-02T08:26:00Z")
+    assert docker_time("2026-12-02T08:26:08.123456789Z") == pytest.approx(t0 + 8.123456)
+    assert docker_time("0001-01-01T00:00:00Z") == 0.0
+    spans = downtimes([ev("ws-node1", "die", t0 + 4), ev("ws-node1", "start", t0 + 8)], NAMES, since=t0)
+    states = {"node1": {"FinishedAt": "2026-12-02T08:26:04.2Z", "StartedAt": "2026-12-02T08:26:08Z"},
+              "node2": {"FinishedAt": "2026-12-02T08:26:15.5Z", "StartedAt": "2026-12-02T08:26:19Z"}}
+    merged = with_last_restarts(spans, states, since=t0)
+    assert merged["node1"] == [(t0 + 4, t0 + 8)]  # already known from the events: not twice
+    assert merged["node2"] == [(pytest.approx(t0 + 15.5), t0 + 19)]
+    assert rolling_verdict(merged).done
+    # a stop before the exercise began, or a node still down, proves nothing
+    stale = {"node2": {"FinishedAt": "2026-12-02T08:25:00Z", "StartedAt": "2026-12-02T08:25:05Z"}}
+    assert not rolling_verdict(with_last_restarts(spans, stale, since=t0)).done
+    down = {"node2": {"FinishedAt": "2026-12-02T08:26:15Z", "StartedAt": "2026-12-02T08:20:00Z"}}
+    assert not rolling_verdict(with_last_restarts(spans, down, since=t0)).done
 
 
 def test_every_placeholder_in_the_shipped_texts_is_known(lab: Lab) -> None:
