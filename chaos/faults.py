@@ -657,14 +657,13 @@ def netem_available(pid: int) -> str | None:
     return netem_error(proc.returncode, proc.stderr)
 
 
-@revivable
-class Latency(Fault):
-    """Added delay (tc netem) on the target's backend interface; FaultUnsupported without netem."""
+class TcFault(Fault):
+    """Base of faults that shape a container's backend interface with tc in its namespace: finds
+    the interface, keeps (pid, interface) so another process can heal, and undoes its qdisc only
+    in the namespace it was put in (a restarted container has a new one, without it)."""
 
-    name = "latency"
-
-    def __init__(self, lab: LabLike, target: str, delay_ms: int, jitter_ms: int = 0):
-        super().__init__(lab, target, delay_ms=delay_ms, jitter_ms=jitter_ms)
+    def __init__(self, lab: LabLike, target: str, **detail: Any):
+        super().__init__(lab, target, **detail)
         self._pid: int | None = None
         self._iface: str | None = None
 
@@ -674,19 +673,26 @@ class Latency(Fault):
     def _load_state(self, state: dict[str, Any]) -> None:
         self._pid, self._iface = state.get("pid"), state.get("iface")
 
+    def _check(self, pid: int) -> None:
+        """Refuse (FaultUnsupported) before anything changes, where the kernel lacks the qdisc."""
+
+    def _commands(self, iface: str) -> list[list[str]]:
+        raise NotImplementedError
+
+    def _undo(self, iface: str) -> list[str]:
+        return ["tc", "qdisc", "del", "dev", iface, "root"]
+
     def _inject(self) -> None:
         pid = container_pid(self.lab, self.target)
-        reason = netem_available(pid)
-        if reason:
-            raise FaultUnsupported(reason)
+        self._check(pid)
         spec = self.lab.spec
         addr = str(spec.node_address(self.target) if self.target in spec.node_names else spec.proxy_backend_address(self.target))
         iface = interface_of(_run(nsenter(pid, "ip", "-o", "-4", "addr", "show")).stdout, addr)
         if iface is None:
             raise FaultError(f"no interface holds {addr} in {self.target}")
-        delay = [f"{self.detail['delay_ms']}ms"] + ([f"{self.detail['jitter_ms']}ms"] if self.detail["jitter_ms"] else [])
         self._pid, self._iface = pid, iface
-        _run(nsenter(pid, "tc", "qdisc", "add", "dev", iface, "root", "netem", "delay", *delay))
+        for cmd in self._commands(iface):
+            _run(nsenter(pid, *cmd))
 
     def _restore(self) -> None:
         if self._pid is None or self._iface is None:
@@ -696,7 +702,26 @@ class Latency(Fault):
                 return
         except FaultError:
             return
-        _run(nsenter(self._pid, "tc", "qdisc", "del", "dev", self._iface, "root"), check=False)
+        _run(nsenter(self._pid, *self._undo(self._iface)), check=False)
+
+
+@revivable
+class Latency(TcFault):
+    """Added delay (tc netem) on the target's backend interface; FaultUnsupported without netem."""
+
+    name = "latency"
+
+    def __init__(self, lab: LabLike, target: str, delay_ms: int, jitter_ms: int = 0):
+        super().__init__(lab, target, delay_ms=delay_ms, jitter_ms=jitter_ms)
+
+    def _check(self, pid: int) -> None:
+        reason = netem_available(pid)
+        if reason:
+            raise FaultUnsupported(reason)
+
+    def _commands(self, iface: str) -> list[list[str]]:
+        delay = [f"{self.detail['delay_ms']}ms"] + ([f"{self.detail['jitter_ms']}ms"] if self.detail["jitter_ms"] else [])
+        return [["tc", "qdisc", "add", "dev", iface, "root", "netem", "delay", *delay]]
 
 
 def node_sql(lab: LabLike, node: str, sql: str) -> list[tuple[Any, ...]]:

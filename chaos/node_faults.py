@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
-from chaos.faults import Fault, FaultError, _run, container_pid, interface_of, nsenter, revivable
+from chaos.faults import Fault, FaultError, TcFault, _run, nsenter, revivable
 from lab.spec import LabSpec
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def exec_output(container: Any, cmd: list[str], attempts: int = 3) -> str:
 
 
 @revivable
-class SlowStateTransfer(Fault):
+class SlowStateTransfer(TcFault):
     """A donor's state transfers slowed to `kbit` kbit/s (tc htb on its backend interface, only
     traffic to the joiners' SST port), so that a transfer of even a small datadir lasts long
     enough to be cut deterministically. Heal: the qdisc removed (gone anyway if the node was
@@ -96,24 +96,12 @@ class SlowStateTransfer(Fault):
 
     def __init__(self, lab: Any, target: str, kbit: int = 16000):
         super().__init__(lab, target, kbit=kbit, port=SST_PORT)
-        self._pid: int | None = None
-        self._iface: str | None = None
 
-    def _state(self) -> dict[str, Any]:
-        return {"pid": self._pid, "iface": self._iface}
+    def _commands(self, iface: str) -> list[list[str]]:
+        return port_limit_commands(iface, self.detail["port"], self.detail["kbit"])
 
-    def _load_state(self, state: dict[str, Any]) -> None:
-        self._pid, self._iface = state.get("pid"), state.get("iface")
-
-    def _inject(self) -> None:
-        pid = container_pid(self.lab, self.target)
-        addr = str(self.lab.spec.node_address(self.target))
-        iface = interface_of(_run(nsenter(pid, "ip", "-o", "-4", "addr", "show")).stdout, addr)
-        if iface is None:
-            raise FaultError(f"no interface holds {addr} in {self.target}")
-        self._pid, self._iface = pid, iface
-        for cmd in port_limit_commands(iface, self.detail["port"], self.detail["kbit"]):
-            _run(nsenter(pid, *cmd))
+    def _undo(self, iface: str) -> list[str]:
+        return port_limit_undo(iface)
 
     def sent_bytes(self) -> int:
         """Bytes of state transfer the donor has sent through the limit so far."""
@@ -121,16 +109,6 @@ class SlowStateTransfer(Fault):
             return 0
         out = _run(nsenter(self._pid, "tc", "-s", "class", "show", "dev", self._iface, "classid", "1:2"))
         return class_sent_bytes(out.stdout)
-
-    def _restore(self) -> None:
-        if self._pid is None or self._iface is None:
-            return
-        try:
-            if container_pid(self.lab, self.target) != self._pid:
-                return
-        except FaultError:
-            return
-        _run(nsenter(self._pid, *port_limit_undo(self._iface)), check=False)
 
 
 def datadir_volume(container: Any) -> str:
